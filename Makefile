@@ -1,0 +1,35 @@
+# Every target bootstraps .venv itself: a fresh clone needs only `make lab` or `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+
+.PHONY: lab test lint bench services clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Latency Lab needs Python 3.11 or newer, found " + sys.version.split()[0]' 
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab (Ctrl-C stops it and everything it started)"
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --notebook-dir=notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check simulator tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+services:
+	@echo "PostgreSQL:"; pg_isready -h 127.0.0.1 -p 5432 || echo "  not running: pg_ctlcluster --skip-systemctl-redirect \$$(ls /etc/postgresql) main start"
+	@echo "Redis:"; redis-cli -h 127.0.0.1 -p 6379 ping || echo "  not running: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,100 @@
+"""CPU cores shared by processes: egalitarian processor sharing.
+
+The Linux scheduler (CFS) gives each runnable thread an equal share of the
+cores, in slices of a few milliseconds. For CPU bursts of a few milliseconds
+the classic model of that is processor sharing: with ``n`` runnable jobs on
+``c`` cores each one progresses at rate ``min(1, c / n)``.
+
+Implementation: a virtual clock ``v`` counts the service every running job has
+received so far. A job that arrives at virtual time ``v0`` with ``w`` seconds
+of work finishes when ``v`` reaches ``v0 + w``, so the jobs sit in a heap by
+finishing virtual time and only the earliest needs a scheduled event. An
+arrival or a departure changes the rate, and so reschedules that one event;
+stale events are recognised by a token and ignored, which is cheaper than
+SimPy interrupts.
+"""
+
+from __future__ import annotations
+
+from heapq import heappop, heappush
+
+import simpy
+
+__all__ = ["ProcessorSharing"]
+
+
+class ProcessorSharing:
+    """``servers`` identical cores shared equally by every job running on them."""
+
+    def __init__(self, env: simpy.Environment, servers: int) -> None:
+        if servers < 1:
+            raise ValueError(f"servers must be >= 1, got {servers}")
+        self.env = env
+        self.servers = servers
+        self._v = 0.0  # service received by each running job so far (virtual time)
+        self._t = env.now  # real time at which _v was last brought up to date
+        self._heap: list[tuple[float, int, simpy.Event]] = []
+        self._seq = 0
+        self._token = 0
+        self.busy_area = 0.0  # integral of busy cores over time
+        self.jobs_area = 0.0  # integral of running jobs over time
+
+    @property
+    def jobs(self) -> int:
+        """Jobs running now (each on a share of the cores)."""
+        return len(self._heap)
+
+    def run(self, work_s: float) -> simpy.Event:
+        """An event that fires once ``work_s`` seconds of CPU have been served."""
+        self._advance()
+        done = self.env.event()
+        if work_s <= 0:
+            done.succeed()
+            return done
+        n_before = len(self._heap)
+        heappush(self._heap, (self._v + work_s, self._seq, done))
+        self._seq += 1
+        # With spare cores before and after, every rate stays 1: the scheduled
+        # completion is still right unless the new job is the first to finish.
+        if 0 < n_before < self.servers and self._heap[0][2] is not done:
+            return done
+        self._schedule()
+        return done
+
+    def _advance(self) -> None:
+        now = self.env.now
+        dt = now - self._t
+        if dt > 0:
+            n = len(self._heap)
+            if n:
+                c = self.servers
+                if n <= c:
+                    self._v += dt
+                    self.busy_area += dt * n
+                else:
+                    self._v += dt * c / n
+                    self.busy_area += dt * c
+                self.jobs_area += dt * n
+            self._t = now
+
+    def _schedule(self) -> None:
+        self._token += 1
+        heap = self._heap
+        if not heap:
+            return
+        n = len(heap)
+        rate = 1.0 if n <= self.servers else self.servers / n
+        delay = (heap[0][0] - self._v) / rate
+        token = self._token
+        ev = self.env.timeout(delay if delay > 0 else 0.0)
+        ev.callbacks.append(lambda _ev: self._complete(token))
+
+    def _complete(self, token: int) -> None:
+        if token != self._token:
+            return  # a later arrival or departure rescheduled this completion
+        self._advance()
+        heap = self._heap
+        limit = self._v + 1e-12 * (1.0 + self._v)  # float round-off in the virtual clock
+        while heap and heap[0][0] <= limit:
+            heappop(heap)[2].succeed()
+        self._schedule()

@@ -1,0 +1,453 @@
+"""The discrete-event model: requests flowing through a Python API server.
+
+``simulate(scenario, seed=...)`` builds a SimPy environment holding:
+
+* the API server's cores (processor sharing, ``cpu.py``) shared by every process;
+* per worker process: a GIL (or, for an event loop, the loop itself) as a FIFO
+  lock, a SQLAlchemy-style connection pool, a local cache, a threadpool;
+* the server model's admission: gunicorn's shared accept queue in front of
+  ``workers x threads`` slots, or uvicorn's event loops that accept everything;
+* the DB server's cores, a shared Redis, and the NoSQL store's token buckets.
+
+Each request follows its endpoint's recipe (DESIGN.md): CPU, cache, DB
+(pool, then ``queries_per_request`` x (wait + DB CPU)), NoSQL with retries,
+background work. One seed, one answer: every random stream is drawn from its
+own child of ``numpy.random.SeedSequence(seed)``, so changing a server knob
+does not change which requests arrive (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from .backends import TokenBucket, TtlCache, ZipfKeys
+from .cpu import ProcessorSharing
+from .distributions import Draws
+from .result import COLUMNS, Result, summarise
+from .scenario import Scenario
+
+__all__ = ["simulate"]
+
+# error codes (result.ERROR_CODES)
+_BACKLOG, _LIMIT, _POOL, _THROTTLED, _TIMEOUT = 1, 2, 3, 4, 5
+
+
+class _Process:
+    """One OS process of the API server (a gunicorn or uvicorn worker)."""
+
+    __slots__ = ("index", "gil", "sliced", "loop", "pool", "cache", "tokens", "inflight")
+
+    def __init__(self, index: int, env: simpy.Environment, scenario: Scenario) -> None:
+        s, b = scenario.server, scenario.backends
+        self.index = index
+        # A sync worker runs one request at a time: nothing competes for its GIL.
+        self.gil = None if s.model in ("sync", "async-blocking") else simpy.Resource(env, capacity=1)
+        # Threads in one process take turns on the GIL every switch interval.
+        self.sliced = s.threads_per_process > 1
+        # async-blocking: an `async def` handler whose every call blocks never
+        # reaches an await, so it holds the event loop from its first line to its last.
+        self.loop = simpy.Resource(env, capacity=1) if s.model == "async-blocking" else None
+        self.pool = simpy.Resource(env, capacity=b.pool_size + b.max_overflow)
+        self.cache = TtlCache(b.ttl_s) if b.cache == "local" else None
+        self.tokens = simpy.Resource(env, capacity=s.threadpool_tokens) if s.model == "threadpool" else None
+        self.inflight = 0
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """An endpoint's recipe bound to its random streams (ms values drawn per use)."""
+
+    cpu: Draws
+    io: Draws
+    db_cpu: Draws
+    background: Draws
+    cacheable: bool
+    queries: int
+    nosql_reads: int
+    nosql_writes: int
+    deferred: bool
+
+
+class _Model:
+    def __init__(self, scenario: Scenario, seed: int, trace: list | None,
+                 arrivals: list[float] | None) -> None:
+        self.scenario = sc = scenario
+        self.seed = seed
+        self.trace = trace
+        self.env = env = simpy.Environment()
+        s, b, w, h = sc.server, sc.backends, sc.workload, sc.hardware
+        streams = iter(np.random.SeedSequence(seed).spawn(8 + 4 * len(w.endpoints)))
+
+        def rng():
+            return np.random.default_rng(next(streams))
+
+        self.rng_arrivals, self.rng_mix, self.rng_think = rng(), rng(), rng()
+        self.keys = ZipfKeys(w.key_count, w.zipf_alpha, rng())
+        self.nosql_latency = Draws(b.nosql_latency_ms, rng())
+        self.recipes = [
+            _Recipe(Draws(e.cpu_ms, rng()), Draws(e.io_ms, rng()), Draws(e.db_cpu_ms, rng()),
+                    Draws(e.background_ms, rng()), e.cacheable and b.cache != "off",
+                    e.queries_per_request, e.nosql_reads, e.nosql_writes, e.background == "deferred")
+            for e in w.endpoints
+        ]
+        weights = np.array([e.weight for e in w.endpoints])
+        self.mix_cdf = np.cumsum(weights / weights.sum())
+        self.arrivals = arrivals
+
+        self.cpu = ProcessorSharing(env, h.api_cores)
+        self.db_cpu = ProcessorSharing(env, h.db_cores)
+        self.processes = [_Process(i, env, sc) for i in range(s.workers)]
+        self.shared_cache = TtlCache(b.ttl_s) if b.cache == "redis" else None
+        self.reads = TokenBucket(h.nosql_read_units, h.nosql_burst_s, h.nosql_start_burst_s)
+        self.writes = TokenBucket(h.nosql_write_units, h.nosql_burst_s, h.nosql_start_burst_s)
+
+        self.gunicorn = s.model in ("sync", "threads")
+        if self.gunicorn:
+            # gunicorn: every worker blocks in accept() on one listening socket. The
+            # kernel hands each connection to the longest-waiting idle worker, so the
+            # free slots form a FIFO, and connections wait in the listen backlog.
+            self.slots = simpy.Resource(env, capacity=s.workers * s.threads)
+            self.free = deque(p for _ in range(s.threads) for p in self.processes)
+        self.next_process = 0
+        self.framework_s = s.framework_cpu_ms / 1000
+        self.switch_s = s.gil_switch_interval_ms / 1000
+        self.rtt_s = h.network_rtt_ms / 1000
+        self.cache_local_s = b.cache_local_ms / 1000
+        self.redis_s = b.redis_rtt_ms / 1000
+        self.pool_timeout_s = b.pool_timeout_s
+        self.window = (w.warmup_s, w.warmup_s + w.duration_s)
+        self.rows: list[tuple] = []
+        self.pending: dict[int, tuple[float, int]] = {}  # sent, not yet answered
+        self.hold = {"gil": 0.0, "pool": 0.0}  # busy time accumulated, for utilisation
+        self.snapshots: dict[str, dict[str, float]] = {}
+        self.samples: list[tuple] = []
+
+    # -- the phases ------------------------------------------------------------
+
+    def _log(self, rid: int, what: str) -> None:
+        self.trace.append((round(self.env.now * 1000, 6), rid, what))
+
+    def cpu_burst(self, proc: _Process, work_s: float):
+        """Run Python code: hold the process's GIL (or loop), share the cores."""
+        gil = proc.gil
+        if gil is None:
+            yield self.cpu.run(work_s)
+            return
+        quantum = self.switch_s if proc.sliced else math.inf
+        while work_s > 0:
+            q = work_s if work_s <= quantum else quantum
+            req = gil.request()
+            if not req.triggered:
+                yield req
+            t0 = self.env.now
+            yield self.cpu.run(q)
+            gil.release(req)
+            self.hold["gil"] += self.env.now - t0
+            work_s -= q
+
+    def nosql_call(self, bucket: TokenBucket):
+        """One NoSQL call with botocore-legacy retries; returns (ok, throttles)."""
+        b = self.scenario.backends
+        throttles = 0
+        for attempt in range(1, b.nosql_max_attempts + 1):
+            ok = bucket.take(self.env.now)
+            yield self.env.timeout(self.nosql_latency() / 1000)
+            if ok:
+                return True, throttles
+            throttles += 1
+            if attempt < b.nosql_max_attempts:
+                # botocore legacy: base * growth_factor ** (attempts - 1), in a sleep
+                # (time.sleep in the sync client, asyncio.sleep in the async one)
+                backoff_ms = b.nosql_backoff_base_ms * b.nosql_backoff_factor ** (attempt - 1)
+                yield self.env.timeout(backoff_ms / 1000)
+        return False, throttles
+
+    # -- one request -------------------------------------------------------------
+
+    def request(self, rid: int, ep: int):
+        env = self.env
+        t_sched = env.now
+        trace = self.trace is not None
+        recipe = self.recipes[ep]
+        self.pending[rid] = (t_sched, ep)
+        slot = None
+        if self.gunicorn:
+            if len(self.slots.queue) >= self.scenario.server.backlog:
+                self._record(rid, t_sched, t_sched, t_sched, 0, _BACKLOG, ep, -1, -1, 0, 0, 0, 0, 0, 0)
+                return
+            slot = self.slots.request()
+            if not slot.triggered:
+                yield slot
+            proc = self.free.popleft()
+        else:
+            # uvicorn workers share the listening socket; connections spread
+            # across the processes about evenly.
+            proc = self.processes[self.next_process]
+            self.next_process = (self.next_process + 1) % len(self.processes)
+            limit = self.scenario.server.limit_concurrency
+            if limit is not None and proc.inflight >= limit:
+                self._record(rid, t_sched, t_sched, t_sched + self.rtt_s, 503, _LIMIT, ep, proc.index, -1, 0,
+                             0, 0, 0, 0, 0)
+                return
+            proc.inflight += 1
+            if proc.tokens is not None:  # FastAPI `def` endpoint: wait for a threadpool token
+                slot = proc.tokens.request()
+                if not slot.triggered:
+                    yield slot
+            elif proc.loop is not None:  # async-blocking: wait for the loop to come back
+                slot = proc.loop.request()
+                if not slot.triggered:
+                    yield slot
+        t_start = env.now
+        if trace:
+            self._log(rid, f"start p{proc.index}")
+        error = 0
+        throttles = 0
+        cache_hit = -1
+        cache_ms = pool_wait_ms = db_ms = nosql_ms = 0.0
+
+        yield from self.cpu_burst(proc, self.framework_s + recipe.cpu() / 1000)
+        t = env.now
+        cpu_ms = (t - t_start) * 1000
+
+        cache = (self.shared_cache or proc.cache) if recipe.cacheable else None
+        if cache is not None:
+            key = self.keys()
+            if cache is self.shared_cache:
+                yield env.timeout(self.redis_s)  # GET
+            else:
+                yield from self.cpu_burst(proc, self.cache_local_s)
+            cache_hit = 1 if cache.lookup(key, env.now) else 0
+            cache_ms = (env.now - t) * 1000
+
+        if cache_hit != 1 and recipe.queries:
+            t = env.now
+            conn = proc.pool.request()
+            if not conn.triggered:
+                got = yield conn | env.timeout(self.pool_timeout_s)
+                if conn not in got:
+                    conn.cancel()
+                    error = _POOL
+            t_conn = env.now
+            pool_wait_ms = (t_conn - t) * 1000
+            if not error:
+                if trace:
+                    self._log(rid, "db")
+                for _ in range(recipe.queries):
+                    yield env.timeout(recipe.io() / 1000)
+                    yield self.db_cpu.run(recipe.db_cpu() / 1000)
+                proc.pool.release(conn)
+                self.hold["pool"] += env.now - t_conn
+                db_ms = (env.now - t_conn) * 1000
+                if cache is not None:
+                    if cache is self.shared_cache:
+                        yield env.timeout(self.redis_s)  # SET key value EX ttl
+                        cache_ms += self.redis_s * 1000
+                    cache.store(key, env.now)
+
+        if not error and (recipe.nosql_reads or recipe.nosql_writes):
+            t = env.now
+            for bucket, calls in ((self.reads, recipe.nosql_reads), (self.writes, recipe.nosql_writes)):
+                for _ in range(calls):
+                    ok, n = yield from self.nosql_call(bucket)
+                    throttles += n
+                    if not ok:
+                        error = _THROTTLED
+                        break
+                if error:
+                    break
+            nosql_ms = (env.now - t) * 1000
+
+        background_s = recipe.background() / 1000
+        if not error and background_s > 0 and not recipe.deferred:
+            yield env.timeout(background_s)
+
+        t_end = env.now
+        if trace:
+            self._log(rid, "end")
+        self._release(proc, slot, t_start)
+        self._record(rid, t_sched, t_start, t_end + self.rtt_s, 503 if error else 200, error, ep, proc.index,
+                     cache_hit, throttles, cpu_ms, cache_ms, pool_wait_ms, db_ms, nosql_ms, t_end - t_start)
+        if not error and background_s > 0 and recipe.deferred:
+            # After the response (FastAPI BackgroundTasks, a thread in Flask): the
+            # client does not wait. A blocking call in a loop still holds it.
+            if proc.loop is not None:
+                with proc.loop.request() as again:
+                    yield again
+                    yield env.timeout(background_s)
+            else:
+                yield env.timeout(background_s)
+
+    def _release(self, proc: _Process, slot, t_start: float) -> None:
+        if self.gunicorn:
+            self.free.append(proc)
+            self.slots.release(slot)
+            return
+        proc.inflight -= 1
+        if proc.tokens is not None:
+            proc.tokens.release(slot)
+        elif proc.loop is not None:
+            proc.loop.release(slot)
+            self.hold["gil"] += self.env.now - t_start
+
+    def _record(self, rid, t_sched, t_start, t_end, status, error, ep, proc, cache_hit, throttles,
+                cpu_ms, cache_ms, pool_wait_ms, db_ms, nosql_ms, app_s) -> None:
+        del self.pending[rid]
+        self.rows.append((t_sched, t_start, t_end, status, error, ep, proc, cache_hit, throttles,
+                          cpu_ms, cache_ms, pool_wait_ms, db_ms, nosql_ms, app_s * 1000))
+
+    # -- traffic -----------------------------------------------------------------
+
+    def _endpoints(self, n: int) -> list[int]:
+        if len(self.mix_cdf) == 1:
+            return [0] * n
+        return np.searchsorted(self.mix_cdf, self.rng_mix.random(n), side="right").tolist()
+
+    def open_loop(self):
+        w = self.scenario.workload
+        horizon = w.warmup_s + w.duration_s
+        if self.arrivals is not None:
+            times = sorted(self.arrivals)
+        elif w.arrival == "constant":
+            times = (np.arange(int(math.ceil(horizon * w.rate_rps))) / w.rate_rps).tolist()
+        else:  # Poisson: exponential gaps; draw a little more than needed, then cut
+            n = int(horizon * w.rate_rps + 6 * math.sqrt(horizon * w.rate_rps) + 10)
+            gaps = self.rng_arrivals.exponential(1.0 / w.rate_rps, n)
+            times = np.cumsum(gaps)
+            while times[-1] < horizon:
+                more = np.cumsum(self.rng_arrivals.exponential(1.0 / w.rate_rps, n)) + times[-1]
+                times = np.concatenate([times, more])
+            times = times[times < horizon].tolist()
+        eps = self._endpoints(len(times))
+        env, process, timeout, request = self.env, self.env.process, self.env.timeout, self.request
+        for rid, (t, ep) in enumerate(zip(times, eps, strict=True)):
+            delay = t - env.now
+            if delay > 0:
+                yield timeout(delay)
+            process(request(rid, ep))
+
+    def closed_loop(self, user: int):
+        """One user: send, wait for the response (or give up), think, repeat."""
+        w = self.scenario.workload
+        env = self.env
+        horizon = w.warmup_s + w.duration_s
+        rid = user
+        while env.now < horizon:
+            ep = self._endpoints(1)[0]
+            req = env.process(self.request(rid, ep))
+            yield req | env.timeout(w.timeout_s)
+            rid += w.users
+            if w.think_time_s > 0:
+                yield env.timeout(self.rng_think.exponential(w.think_time_s))
+
+    def mark(self, name: str, at: float):
+        """Snapshot the counters at the start and end of the measured window."""
+        yield self.env.timeout(at)
+        self.cpu._advance()
+        self.db_cpu._advance()
+        self.snapshots[name] = {
+            "api_cpu": self.cpu.busy_area, "db_cpu": self.db_cpu.busy_area, "gil": self.hold["gil"],
+            "pool": self.hold["pool"], "reads": self.reads.taken, "writes": self.writes.taken,
+        }
+
+    def sampler(self, every_s: float, until: float):
+        """Queue lengths over time, for the notebooks' charts."""
+        env = self.env
+        while env.now <= until:
+            accept = len(self.slots.queue) if self.gunicorn else 0
+            gil_wait = sum(len(p.gil.queue) for p in self.processes if p.gil is not None)
+            pool_wait = sum(len(p.pool.queue) for p in self.processes)
+            busy = len(self.slots.users) if self.gunicorn else sum(p.inflight for p in self.processes)
+            self.samples.append((env.now, accept, busy, self.cpu.jobs, gil_wait, pool_wait, self.db_cpu.jobs))
+            yield env.timeout(every_s)
+
+    # -- run ---------------------------------------------------------------------
+
+    def run(self) -> Result:
+        sc = self.scenario
+        w, s, h, b = sc.workload, sc.server, sc.hardware, sc.backends
+        env = self.env
+        start, end = self.window
+        env.process(self.mark("start", start))
+        env.process(self.mark("end", end))
+        env.process(self.sampler(max(w.duration_s / 200, 0.01), end))
+        if w.arrival == "closed" and self.arrivals is None:
+            for u in range(w.users):
+                env.process(self.closed_loop(u))
+        else:
+            env.process(self.open_loop())
+        last = max(self.arrivals) if self.arrivals else end
+        env.run(until=last + w.timeout_s + 1e-9)
+
+        rows = self._rows(w.timeout_s, keep=(start, end) if self.arrivals is None else (-math.inf, math.inf))
+        a, z = self.snapshots.get("start", {}), self.snapshots.get("end", {})
+        dur = w.duration_s
+
+        def used(key):
+            return (z.get(key, 0.0) - a.get(key, 0.0)) / dur
+
+        if self.gunicorn:  # worker slots occupied, from the rows
+            busy = np.clip(np.minimum(rows["start_s"] + rows["app_ms"] / 1000, end) - np.maximum(rows["start_s"], start), 0, None)
+            workers_util = float(busy.sum()) / (dur * s.workers * s.threads)
+        else:  # share of time each event loop (or GIL) was held
+            workers_util = used("gil") / s.workers
+        utilisation = {
+            "api_cpu": used("api_cpu") / h.api_cores,
+            "workers": workers_util,
+            "pool": used("pool") / (s.workers * (b.pool_size + b.max_overflow)),
+            "db_cpu": used("db_cpu") / h.db_cores,
+            "nosql_read": used("reads") / h.nosql_read_units,
+            "nosql_write": used("writes") / h.nosql_write_units,
+        }
+        summary = summarise(rows, duration_s=dur, window_end_s=end, utilisation=utilisation)
+        samples = np.array(self.samples, dtype=float).reshape(-1, 7)
+        names = ("t_s", "accept_queue", "in_service", "cpu_jobs", "gil_waiting", "pool_waiting", "db_cpu_jobs")
+        timeseries = {n: samples[:, i] for i, n in enumerate(names)}
+        return Result(kind="simulated", scenario=sc, seed=self.seed, rows=rows, summary=summary,
+                      timeseries=timeseries, meta={"fit_problems": sc.problems()})
+
+    def _rows(self, timeout_s: float, keep: tuple[float, float]) -> dict[str, np.ndarray]:
+        names = [c for c in COLUMNS if not c.startswith("latency")]
+        # still unanswered when the run ended: the client timed out on them
+        never = math.inf
+        self.rows.extend((t, never, never, 0, _TIMEOUT, ep, -1, -1, 0, 0, 0, 0, 0, 0, 0)
+                         for t, ep in self.pending.values())
+        table = np.array(self.rows, dtype=float).reshape(-1, len(names))
+        rows = {n: table[:, i] for i, n in enumerate(names)}
+        t0, t1 = keep
+        sched = rows["scheduled_s"]
+        mask = (sched >= t0) & (sched < t1)
+        rows = {n: v[mask] for n, v in rows.items()}
+        latency = (rows["end_s"] - rows["scheduled_s"]) * 1000
+        late = latency > timeout_s * 1000
+        rows["status"][late] = 0
+        rows["error"][late] = _TIMEOUT
+        rows["end_s"][late] = rows["scheduled_s"][late] + timeout_s
+        latency[late] = timeout_s * 1000
+        rows["latency_ms"] = latency
+        rows["latency_uncorrected_ms"] = latency.copy()
+        return {n: rows[n].astype(COLUMNS[n]) for n in COLUMNS}
+
+
+def simulate(scenario: Scenario, *, seed: int = 0, allow_overcommit: bool = False,
+             trace: list | None = None, arrivals: list[float] | None = None) -> Result:
+    """Run the model once and return its Result.
+
+    ``seed``: one seed, one answer. ``allow_overcommit``: run even when the
+    scenario does not fit its hardware (otherwise ScenarioDoesNotFit names
+    what is short). ``trace``: a list that receives ``(time_ms, request, what)``
+    events, for hand-checkable tests. ``arrivals``: explicit send times in
+    seconds, replacing the workload's arrival process; all requests are kept.
+    """
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"simulate() needs a Scenario, got {type(scenario).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not allow_overcommit:
+        scenario.check()
+    return _Model(scenario, int(seed), trace, arrivals).run()

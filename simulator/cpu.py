@@ -95,6 +95,23 @@ class ProcessorSharing:
         self._advance()
         heap = self._heap
         limit = self._v + 1e-12 * (1.0 + self._v)  # float round-off in the virtual clock
+        finished = []
         while heap and heap[0][0] <= limit:
-            heappop(heap)[2].succeed()
+            finished.append(heappop(heap)[2])
         self._schedule()
+        for done in finished:
+            _fire(done)
+
+
+def _fire(event: simpy.Event) -> None:
+    """Trigger ``event`` and run its callbacks now, inside the current step.
+
+    ``succeed()`` would schedule it and cost a second trip through SimPy's
+    event queue at the same instant; the waiting process resumes in the same
+    order either way, since each job's completion has its own instant.
+    """
+    event._ok = True
+    event._value = None
+    callbacks, event.callbacks = event.callbacks, None
+    for callback in callbacks:
+        callback(event)

@@ -28,6 +28,7 @@ import simpy
 from .backends import TokenBucket, TtlCache, ZipfKeys
 from .cpu import ProcessorSharing
 from .distributions import Draws
+from .locks import Semaphore, Task
 from .result import COLUMNS, Result, summarise
 from .scenario import Scenario
 
@@ -46,15 +47,15 @@ class _Process:
         s, b = scenario.server, scenario.backends
         self.index = index
         # A sync worker runs one request at a time: nothing competes for its GIL.
-        self.gil = None if s.model in ("sync", "async-blocking") else simpy.Resource(env, capacity=1)
+        self.gil = None if s.model in ("sync", "async-blocking") else Semaphore(env, 1)
         # Threads in one process take turns on the GIL every switch interval.
         self.sliced = s.threads_per_process > 1
         # async-blocking: an `async def` handler whose every call blocks never
         # reaches an await, so it holds the event loop from its first line to its last.
-        self.loop = simpy.Resource(env, capacity=1) if s.model == "async-blocking" else None
-        self.pool = simpy.Resource(env, capacity=b.pool_size + b.max_overflow)
+        self.loop = Semaphore(env, 1) if s.model == "async-blocking" else None
+        self.pool = Semaphore(env, b.pool_size + b.max_overflow)
         self.cache = TtlCache(b.ttl_s) if b.cache == "local" else None
-        self.tokens = simpy.Resource(env, capacity=s.threadpool_tokens) if s.model == "threadpool" else None
+        self.tokens = Semaphore(env, s.threadpool_tokens) if s.model == "threadpool" else None
         self.inflight = 0
 
 
@@ -111,7 +112,7 @@ class _Model:
             # gunicorn: every worker blocks in accept() on one listening socket. The
             # kernel hands each connection to the longest-waiting idle worker, so the
             # free slots form a FIFO, and connections wait in the listen backlog.
-            self.slots = simpy.Resource(env, capacity=s.workers * s.threads)
+            self.slots = Semaphore(env, s.workers * s.threads)
             self.free = deque(p for _ in range(s.threads) for p in self.processes)
         self.next_process = 0
         self.framework_s = s.framework_cpu_ms / 1000
@@ -141,12 +142,12 @@ class _Model:
         quantum = self.switch_s if proc.sliced else math.inf
         while work_s > 0:
             q = work_s if work_s <= quantum else quantum
-            req = gil.request()
-            if not req.triggered:
-                yield req
+            wait = gil.acquire()
+            if wait is not None:
+                yield wait
             t0 = self.env.now
             yield self.cpu.run(q)
-            gil.release(req)
+            gil.release()
             self.hold["gil"] += self.env.now - t0
             work_s -= q
 
@@ -177,12 +178,12 @@ class _Model:
         self.pending[rid] = (t_sched, ep)
         slot = None
         if self.gunicorn:
-            if len(self.slots.queue) >= self.scenario.server.backlog:
+            if len(self.slots.waiters) >= self.scenario.server.backlog:
                 self._record(rid, t_sched, t_sched, t_sched, 0, _BACKLOG, ep, -1, -1, 0, 0, 0, 0, 0, 0)
                 return
-            slot = self.slots.request()
-            if not slot.triggered:
-                yield slot
+            wait = self.slots.acquire()
+            if wait is not None:
+                yield wait
             proc = self.free.popleft()
         else:
             # uvicorn workers share the listening socket; connections spread
@@ -195,14 +196,12 @@ class _Model:
                              0, 0, 0, 0, 0)
                 return
             proc.inflight += 1
-            if proc.tokens is not None:  # FastAPI `def` endpoint: wait for a threadpool token
-                slot = proc.tokens.request()
-                if not slot.triggered:
-                    yield slot
-            elif proc.loop is not None:  # async-blocking: wait for the loop to come back
-                slot = proc.loop.request()
-                if not slot.triggered:
-                    yield slot
+            # FastAPI `def` endpoint: a threadpool token; async-blocking: the loop itself
+            held = proc.tokens or proc.loop
+            if held is not None:
+                wait = held.acquire()
+                if wait is not None:
+                    yield wait
         t_start = env.now
         if trace:
             self._log(rid, f"start p{proc.index}")
@@ -211,7 +210,10 @@ class _Model:
         cache_hit = -1
         cache_ms = pool_wait_ms = db_ms = nosql_ms = 0.0
 
-        yield from self.cpu_burst(proc, self.framework_s + recipe.cpu() / 1000)
+        if proc.gil is None:
+            yield self.cpu.run(self.framework_s + recipe.cpu() / 1000)
+        else:
+            yield from self.cpu_burst(proc, self.framework_s + recipe.cpu() / 1000)
         t = env.now
         cpu_ms = (t - t_start) * 1000
 
@@ -227,11 +229,11 @@ class _Model:
 
         if cache_hit != 1 and recipe.queries:
             t = env.now
-            conn = proc.pool.request()
-            if not conn.triggered:
-                got = yield conn | env.timeout(self.pool_timeout_s)
-                if conn not in got:
-                    conn.cancel()
+            wait = proc.pool.acquire()
+            if wait is not None:
+                got = yield wait | env.timeout(self.pool_timeout_s)
+                if wait not in got:  # SQLAlchemy raises TimeoutError; the app answers 503
+                    proc.pool.cancel(wait)
                     error = _POOL
             t_conn = env.now
             pool_wait_ms = (t_conn - t) * 1000
@@ -241,7 +243,7 @@ class _Model:
                 for _ in range(recipe.queries):
                     yield env.timeout(recipe.io() / 1000)
                     yield self.db_cpu.run(recipe.db_cpu() / 1000)
-                proc.pool.release(conn)
+                proc.pool.release()
                 self.hold["pool"] += env.now - t_conn
                 db_ms = (env.now - t_conn) * 1000
                 if cache is not None:
@@ -270,29 +272,31 @@ class _Model:
         t_end = env.now
         if trace:
             self._log(rid, "end")
-        self._release(proc, slot, t_start)
+        self._release(proc, t_start)
         self._record(rid, t_sched, t_start, t_end + self.rtt_s, 503 if error else 200, error, ep, proc.index,
                      cache_hit, throttles, cpu_ms, cache_ms, pool_wait_ms, db_ms, nosql_ms, t_end - t_start)
         if not error and background_s > 0 and recipe.deferred:
             # After the response (FastAPI BackgroundTasks, a thread in Flask): the
             # client does not wait. A blocking call in a loop still holds it.
             if proc.loop is not None:
-                with proc.loop.request() as again:
-                    yield again
-                    yield env.timeout(background_s)
+                wait = proc.loop.acquire()
+                if wait is not None:
+                    yield wait
+                yield env.timeout(background_s)
+                proc.loop.release()
             else:
                 yield env.timeout(background_s)
 
-    def _release(self, proc: _Process, slot, t_start: float) -> None:
+    def _release(self, proc: _Process, t_start: float) -> None:
         if self.gunicorn:
             self.free.append(proc)
-            self.slots.release(slot)
+            self.slots.release()
             return
         proc.inflight -= 1
         if proc.tokens is not None:
-            proc.tokens.release(slot)
+            proc.tokens.release()
         elif proc.loop is not None:
-            proc.loop.release(slot)
+            proc.loop.release()
             self.hold["gil"] += self.env.now - t_start
 
     def _record(self, rid, t_sched, t_start, t_end, status, error, ep, proc, cache_hit, throttles,
@@ -308,28 +312,36 @@ class _Model:
             return [0] * n
         return np.searchsorted(self.mix_cdf, self.rng_mix.random(n), side="right").tolist()
 
-    def open_loop(self):
+    def arrival_times(self) -> list[float]:
         w = self.scenario.workload
         horizon = w.warmup_s + w.duration_s
         if self.arrivals is not None:
-            times = sorted(self.arrivals)
-        elif w.arrival == "constant":
-            times = (np.arange(int(math.ceil(horizon * w.rate_rps))) / w.rate_rps).tolist()
-        else:  # Poisson: exponential gaps; draw a little more than needed, then cut
-            n = int(horizon * w.rate_rps + 6 * math.sqrt(horizon * w.rate_rps) + 10)
-            gaps = self.rng_arrivals.exponential(1.0 / w.rate_rps, n)
-            times = np.cumsum(gaps)
-            while times[-1] < horizon:
-                more = np.cumsum(self.rng_arrivals.exponential(1.0 / w.rate_rps, n)) + times[-1]
-                times = np.concatenate([times, more])
-            times = times[times < horizon].tolist()
-        eps = self._endpoints(len(times))
-        env, process, timeout, request = self.env, self.env.process, self.env.timeout, self.request
-        for rid, (t, ep) in enumerate(zip(times, eps, strict=True)):
-            delay = t - env.now
-            if delay > 0:
-                yield timeout(delay)
-            process(request(rid, ep))
+            return sorted(self.arrivals)
+        if w.arrival == "constant":
+            return (np.arange(int(math.ceil(horizon * w.rate_rps))) / w.rate_rps).tolist()
+        # Poisson: exponential gaps; draw a little more than needed, then cut
+        n = int(horizon * w.rate_rps + 6 * math.sqrt(horizon * w.rate_rps) + 10)
+        times = np.cumsum(self.rng_arrivals.exponential(1.0 / w.rate_rps, n))
+        while times[-1] < horizon:
+            more = np.cumsum(self.rng_arrivals.exponential(1.0 / w.rate_rps, n)) + times[-1]
+            times = np.concatenate([times, more])
+        return times[times < horizon].tolist()
+
+    def open_loop(self) -> None:
+        """Send each request at its time: a chain of timeouts, each starting one request."""
+        times = self.arrival_times()
+        upcoming = iter(enumerate(zip(times, self._endpoints(len(times)), strict=True)))
+        env, request = self.env, self.request
+
+        def send_due(_event=None) -> None:
+            for rid, (t, ep) in upcoming:
+                delay = t - env.now
+                if delay > 0:
+                    env.timeout(delay).callbacks.append(lambda _e, rid=rid, ep=ep: (Task(request(rid, ep)), send_due()))
+                    return
+                Task(request(rid, ep))
+
+        send_due()
 
     def closed_loop(self, user: int):
         """One user: send, wait for the response (or give up), think, repeat."""
@@ -352,6 +364,7 @@ class _Model:
         self.db_cpu._advance()
         self.snapshots[name] = {
             "api_cpu": self.cpu.busy_area, "db_cpu": self.db_cpu.busy_area, "gil": self.hold["gil"],
+            "api_cpu_jobs": self.cpu.jobs_area, "db_cpu_jobs": self.db_cpu.jobs_area,
             "pool": self.hold["pool"], "reads": self.reads.taken, "writes": self.writes.taken,
         }
 
@@ -359,10 +372,10 @@ class _Model:
         """Queue lengths over time, for the notebooks' charts."""
         env = self.env
         while env.now <= until:
-            accept = len(self.slots.queue) if self.gunicorn else 0
-            gil_wait = sum(len(p.gil.queue) for p in self.processes if p.gil is not None)
-            pool_wait = sum(len(p.pool.queue) for p in self.processes)
-            busy = len(self.slots.users) if self.gunicorn else sum(p.inflight for p in self.processes)
+            accept = len(self.slots.waiters) if self.gunicorn else 0
+            gil_wait = sum(len((p.gil or p.loop).waiters) for p in self.processes if (p.gil or p.loop))
+            pool_wait = sum(len(p.pool.waiters) for p in self.processes)
+            busy = self.slots.in_use if self.gunicorn else sum(p.inflight for p in self.processes)
             self.samples.append((env.now, accept, busy, self.cpu.jobs, gil_wait, pool_wait, self.db_cpu.jobs))
             yield env.timeout(every_s)
 
@@ -380,7 +393,7 @@ class _Model:
             for u in range(w.users):
                 env.process(self.closed_loop(u))
         else:
-            env.process(self.open_loop())
+            self.open_loop()
         last = max(self.arrivals) if self.arrivals else end
         env.run(until=last + w.timeout_s + 1e-9)
 
@@ -409,7 +422,10 @@ class _Model:
         names = ("t_s", "accept_queue", "in_service", "cpu_jobs", "gil_waiting", "pool_waiting", "db_cpu_jobs")
         timeseries = {n: samples[:, i] for i, n in enumerate(names)}
         return Result(kind="simulated", scenario=sc, seed=self.seed, rows=rows, summary=summary,
-                      timeseries=timeseries, meta={"fit_problems": sc.problems()})
+                      timeseries=timeseries,
+                      meta={"fit_problems": sc.problems(),
+                            # time-averaged jobs on each CPU, from its own state (Little's law: L = lambda W)
+                            "mean_jobs": {"api_cpu": used("api_cpu_jobs"), "db_cpu": used("db_cpu_jobs")}})
 
     def _rows(self, timeout_s: float, keep: tuple[float, float]) -> dict[str, np.ndarray]:
         names = [c for c in COLUMNS if not c.startswith("latency")]

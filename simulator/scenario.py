@@ -377,8 +377,17 @@ class Scenario:
         return s.master_memory_mb + s.workers * per_process
 
     def db_connections(self) -> int:
-        """The most connections the API server's pools can open at once."""
-        return self.server.workers * (self.backends.pool_size + self.backends.max_overflow)
+        """The most DB connections the API server can hold open at once.
+
+        A pool opens connections only when requests need them: a sync worker
+        never holds more than one, a threaded process no more than its threads,
+        an event loop up to its whole pool (size + overflow).
+        """
+        if not any(e.queries_per_request for e in self.workload.endpoints):
+            return 0
+        pool = self.backends.pool_size + self.backends.max_overflow
+        per_process = pool if self.server.model == "async" else min(pool, self.server.threads_per_process)
+        return self.server.workers * per_process
 
     def problems(self) -> list[str]:
         """Why this scenario could not run on its hardware; empty when it fits."""
@@ -393,9 +402,10 @@ class Scenario:
             )
         if self.db_connections() > self.hardware.db_max_connections:
             out.append(
-                f"db connections: {self.server.workers} workers x (pool_size {self.backends.pool_size} + "
-                f"max_overflow {self.backends.max_overflow}) = {self.db_connections()} can exceed the DB's "
-                f"max_connections {self.hardware.db_max_connections}; add a pooler or shrink the pools"
+                f"db connections: {self.server.workers} workers can open {self.db_connections()} "
+                f"connections (pool_size {self.backends.pool_size} + max_overflow {self.backends.max_overflow} "
+                f"each, as far as their concurrency needs) but the DB allows max_connections "
+                f"{self.hardware.db_max_connections}; add a pooler or shrink the pools"
             )
         return out
 

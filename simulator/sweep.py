@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
+import multiprocessing
 from typing import Any
 
 from .model import simulate
@@ -113,13 +114,30 @@ def sweep(scenario: Scenario, grid: dict[str, Sequence[Any]], *, seeds: Iterable
                 ((k, s) for k in combos for s in seeds), outputs, strict=True)]
 
 
+def _context():
+    """forkserver where there is one (Linux; Python 3.14's default): unlike fork it is
+    safe beside threads (Jupyter, dask), and unlike spawn it does not re-run the
+    caller's main script. spawn elsewhere (macOS, Windows)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _main_is_importable() -> bool:
+    """New worker processes re-import the caller's main script; one read from
+    stdin (``python -``) cannot be, so such a caller runs its sweep serially."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.isfile(path)
+
+
 def _map(fn, jobs: list, executor: Any, max_workers: int | None) -> list:
     if executor == "serial" or (executor is None and len(jobs) == 1):
         return [fn(job) for job in jobs]
+    if executor is None and not _main_is_importable():
+        return [fn(job) for job in jobs]
     if executor is None:
         workers = max_workers or min(len(jobs), os.cpu_count() or 1)
-        # spawn, not fork: safe beside threads (Jupyter, dask) and the same on macOS
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
             return list(pool.map(fn, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
     if hasattr(executor, "gather"):  # dask.distributed.Client
         return executor.gather(executor.map(fn, jobs, pure=False))

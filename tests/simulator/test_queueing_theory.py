@@ -1,0 +1,107 @@
+"""The model against queueing theory: many seeds, warm-up cut, stated tolerances."""
+
+import numpy as np
+import pytest
+
+from simulator import (
+    Backends,
+    Exponential,
+    Hardware,
+    TokenBucket,
+    erlang_c,
+    mm1_ps_response_s,
+    mmc_mean_wait_s,
+    simulate,
+    ttl_hit_ratio,
+)
+
+from .conftest import bare, mean_over, pure
+
+
+def test_erlang_c_matches_published_values():
+    # Textbook values: C(2, 1) = 1/3; C(1, a) = a (an M/M/1 queue waits with P = rho).
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)
+    assert erlang_c(1, 0.7) == pytest.approx(0.7)
+    assert erlang_c(4, 4.0) == 1.0
+
+
+def test_sync_workers_with_pure_io_are_an_m_m_c_queue(seeds):
+    """4 sync workers, exponential 10 ms waits, rho = 0.75: mean wait in the accept queue is Erlang C's."""
+    c, service_s, rate = 4, 0.010, 300.0
+    scenario = bare("sync", c, rate=rate, duration=200.0, warmup=10.0,
+                    endpoint=pure(io=Exponential(service_s * 1000)))
+    results = [simulate(scenario, seed=s) for s in seeds]
+    waited = mean_over(results, lambda r: np.mean(r.rows["start_s"] - r.rows["scheduled_s"]))
+    expected = mmc_mean_wait_s(rate, service_s, c)
+    assert waited == pytest.approx(expected, rel=0.03)
+    # and the time in service is the service time
+    served = mean_over(results, lambda r: np.mean(r.rows["app_ms"])) / 1000
+    assert served == pytest.approx(service_s, rel=0.01)
+
+
+def test_cpu_shared_by_many_processes_is_processor_sharing(seeds):
+    """64 sync workers on 1 core, exponential 5 ms of CPU, rho = 0.7: response = 1 / (mu - lambda)."""
+    rate, service_s = 140.0, 0.005
+    scenario = bare("sync", 64, cores=1, rate=rate, duration=200.0, warmup=10.0,
+                    endpoint=pure(cpu=Exponential(service_s * 1000), queries=0))
+    # 64 real workers would not fit in 4 GB; here they stand in for "many runnable threads".
+    results = [simulate(scenario, seed=s, allow_overcommit=True) for s in seeds]
+    response = mean_over(results, lambda r: r.summary.mean_ms) / 1000
+    assert response == pytest.approx(mm1_ps_response_s(rate, service_s), rel=0.05)
+
+
+def test_littles_law_holds_between_the_cpu_state_and_the_request_rows(seeds):
+    """L, time-averaged jobs on the CPU (its own state), equals lambda x W from the rows, within 2%."""
+    scenario = bare("sync", 64, cores=1, rate=140.0, duration=200.0, warmup=10.0,
+                    endpoint=pure(cpu=Exponential(5.0), queries=0))
+    for s in list(seeds)[:3]:
+        r = simulate(scenario, seed=s, allow_overcommit=True)
+        jobs = r.meta["mean_jobs"]["api_cpu"]
+        lam = r.summary.requests / scenario.workload.duration_s
+        assert jobs == pytest.approx(lam * r.summary.mean_ms / 1000, rel=0.02)
+
+
+def test_token_bucket_long_run_rate_is_the_provisioned_rate():
+    bucket = TokenBucket(rate=350.0, burst_s=300.0)
+    taken = sum(bucket.take(i / 700.0) for i in range(700 * 120))  # twice the capacity, 120 s
+    assert taken / 120.0 == pytest.approx(350.0, rel=0.01)
+
+
+def test_nosql_writes_past_capacity_are_throttled_to_350_per_second():
+    """Offered 700 writes/s with no retries: the store accepts 350/s and throttles the rest."""
+    scenario = bare("async", 1, rate=700.0, duration=60.0,
+                    endpoint=pure(name="events_write", queries=0, nosql_writes=1))
+    scenario = scenario.with_knobs(nosql_max_attempts=1)
+    r = simulate(scenario, seed=3)
+    assert r.summary.throughput_rps == pytest.approx(350.0, rel=0.02)
+    assert r.summary.utilisation["nosql_write"] == pytest.approx(1.0, rel=0.02)
+    assert r.summary.error_rate == pytest.approx(0.5, abs=0.03)
+
+
+def test_nosql_burst_absorbs_a_spike_then_throttles():
+    """60 s of saved capacity at 350/s absorb 60 x 350 = 21,000 writes above the rate before throttling."""
+    base = bare("async", 1, rate=700.0, duration=40.0, warmup=0.0,
+                endpoint=pure(name="events_write", queries=0, nosql_writes=1)).with_knobs(nosql_max_attempts=1)
+    burst = base.with_knobs(nosql_start_burst_s=60.0)
+    assert simulate(burst, seed=1).summary.error_rate == 0.0  # 40 s x 350 surplus = 14,000 < 21,000
+    assert simulate(base, seed=1).summary.error_rate > 0.4
+
+
+@pytest.mark.parametrize("cache, caches", [("redis", 1), ("local", 4)])
+def test_cache_hit_ratio_emerges_as_the_ttl_formula_predicts(cache, caches):
+    """Zipf keys, TTL caches: the measured hit ratio matches r T / (1 + r T) per key, within 0.01."""
+    rate, ttl, keys = 200.0, 10.0, 2000
+    scenario = bare("async", caches, rate=rate, duration=120.0, warmup=30.0,
+                    endpoint=pure(io=Exponential(5.0), cacheable=True))
+    scenario = scenario.with_knobs(cache=cache, ttl_s=ttl, key_count=keys, zipf_alpha=1.0)
+    hits = np.mean([simulate(scenario, seed=s).summary.cache_hit_ratio for s in range(4)])
+    assert hits == pytest.approx(ttl_hit_ratio(rate, ttl, keys, 1.0, caches), abs=0.01)
+
+
+def test_backends_default_to_sqlalchemy_and_botocore_settings():
+    b = Backends()
+    assert (b.pool_size, b.max_overflow, b.pool_timeout_s) == (5, 10, 30.0)
+    assert (b.nosql_max_attempts, b.nosql_backoff_base_ms, b.nosql_backoff_factor) == (10, 50.0, 2.0)
+    h = Hardware()
+    assert (h.api_cores, h.api_memory_mb, h.db_cores, h.db_memory_mb) == (2, 4096, 4, 16384)
+    assert (h.nosql_read_units, h.nosql_write_units) == (1000, 350)

@@ -29,7 +29,7 @@ from .backends import TokenBucket, TtlCache, ZipfKeys
 from .cpu import ProcessorSharing
 from .distributions import Draws
 from .locks import Semaphore, Task
-from .result import COLUMNS, Result, summarise
+from .result import COLUMNS, Result, in_window, summarise
 from .scenario import Scenario
 
 __all__ = ["simulate"]
@@ -179,7 +179,7 @@ class _Model:
         slot = None
         if self.gunicorn:
             if len(self.slots.waiters) >= self.scenario.server.backlog:
-                self._record(rid, t_sched, t_sched, t_sched, 0, _BACKLOG, ep, -1, -1, 0, 0, 0, 0, 0, 0)
+                self._reject(rid, t_sched, ep, -1, 0, _BACKLOG)  # connection refused: no response
                 return
             wait = self.slots.acquire()
             if wait is not None:
@@ -192,8 +192,7 @@ class _Model:
             self.next_process = (self.next_process + 1) % len(self.processes)
             limit = self.scenario.server.limit_concurrency
             if limit is not None and proc.inflight >= limit:
-                self._record(rid, t_sched, t_sched, t_sched + self.rtt_s, 503, _LIMIT, ep, proc.index, -1, 0,
-                             0, 0, 0, 0, 0)
+                self._reject(rid, t_sched, ep, proc.index, 503, _LIMIT)
                 return
             proc.inflight += 1
             # FastAPI `def` endpoint: a threadpool token; async-blocking: the loop itself
@@ -299,6 +298,11 @@ class _Model:
             proc.loop.release()
             self.hold["gil"] += self.env.now - t_start
 
+    def _reject(self, rid: int, t: float, ep: int, proc: int, status: int, error: int) -> None:
+        """A request turned away on arrival, before any work."""
+        end = t + self.rtt_s if status else t
+        self._record(rid, t, t, end, status, error, ep, proc, -1, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
     def _record(self, rid, t_sched, t_start, t_end, status, error, ep, proc, cache_hit, throttles,
                 cpu_ms, cache_ms, pool_wait_ms, db_ms, nosql_ms, app_s) -> None:
         del self.pending[rid]
@@ -397,7 +401,9 @@ class _Model:
         last = max(self.arrivals) if self.arrivals else end
         env.run(until=last + w.timeout_s + 1e-9)
 
-        rows = self._rows(w.timeout_s, keep=(start, end) if self.arrivals is None else (-math.inf, math.inf))
+        # explicit arrivals (hand-checked tests): every request counts, over the whole run
+        window = (start, end) if self.arrivals is None else (0.0, env.now)
+        every = self._rows(w.timeout_s)
         a, z = self.snapshots.get("start", {}), self.snapshots.get("end", {})
         dur = w.duration_s
 
@@ -405,7 +411,8 @@ class _Model:
             return (z.get(key, 0.0) - a.get(key, 0.0)) / dur
 
         if self.gunicorn:  # worker slots occupied, from the rows
-            busy = np.clip(np.minimum(rows["start_s"] + rows["app_ms"] / 1000, end) - np.maximum(rows["start_s"], start), 0, None)
+            served = every["start_s"] + every["app_ms"] / 1000
+            busy = np.clip(np.minimum(served, end) - np.maximum(every["start_s"], start), 0, None)
             workers_util = float(busy.sum()) / (dur * s.workers * s.threads)
         else:  # share of time each event loop (or GIL) was held
             workers_util = used("gil") / s.workers
@@ -417,7 +424,8 @@ class _Model:
             "nosql_read": used("reads") / h.nosql_read_units,
             "nosql_write": used("writes") / h.nosql_write_units,
         }
-        summary = summarise(rows, duration_s=dur, window_end_s=end, utilisation=utilisation)
+        summary = summarise(every, window_s=window, utilisation=utilisation)
+        rows = {k: v[in_window(every, window, "scheduled_s")] for k, v in every.items()}
         samples = np.array(self.samples, dtype=float).reshape(-1, 7)
         names = ("t_s", "accept_queue", "in_service", "cpu_jobs", "gil_waiting", "pool_waiting", "db_cpu_jobs")
         timeseries = {n: samples[:, i] for i, n in enumerate(names)}
@@ -427,18 +435,16 @@ class _Model:
                             # time-averaged jobs on each CPU, from its own state (Little's law: L = lambda W)
                             "mean_jobs": {"api_cpu": used("api_cpu_jobs"), "db_cpu": used("db_cpu_jobs")}})
 
-    def _rows(self, timeout_s: float, keep: tuple[float, float]) -> dict[str, np.ndarray]:
+    def _rows(self, timeout_s: float) -> dict[str, np.ndarray]:
+        """Every request of the run, in the order sent, client timeouts applied."""
         names = [c for c in COLUMNS if not c.startswith("latency")]
         # still unanswered when the run ended: the client timed out on them
         never = math.inf
         self.rows.extend((t, never, never, 0, _TIMEOUT, ep, -1, -1, 0, 0, 0, 0, 0, 0, 0)
                          for t, ep in self.pending.values())
         table = np.array(self.rows, dtype=float).reshape(-1, len(names))
+        table = table[np.argsort(table[:, 0], kind="stable")]
         rows = {n: table[:, i] for i, n in enumerate(names)}
-        t0, t1 = keep
-        sched = rows["scheduled_s"]
-        mask = (sched >= t0) & (sched < t1)
-        rows = {n: v[mask] for n, v in rows.items()}
         latency = (rows["end_s"] - rows["scheduled_s"]) * 1000
         late = latency > timeout_s * 1000
         rows["status"][late] = 0

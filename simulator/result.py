@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Result", "Summary", "summarise", "COLUMNS", "ERROR_CODES", "machine_info"]
+__all__ = ["Result", "Summary", "summarise", "succeeded", "in_window", "COLUMNS", "ERROR_CODES", "machine_info"]
 
 # Why a request failed; 0 for success. Measured runs use the same codes.
 ERROR_CODES = {
@@ -86,14 +86,31 @@ def _pct(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if values.size else math.nan
 
 
-def summarise(rows: dict[str, np.ndarray], *, duration_s: float, window_end_s: float,
+def succeeded(rows: dict[str, np.ndarray]) -> np.ndarray:
+    return (rows["error"] == 0) & (rows["status"] > 0) & (rows["status"] < 400)
+
+
+def in_window(rows: dict[str, np.ndarray], window_s: tuple[float, float], column: str) -> np.ndarray:
+    t = rows[column]
+    return (t >= window_s[0]) & (t < window_s[1])
+
+
+def summarise(rows: dict[str, np.ndarray], *, window_s: tuple[float, float],
               utilisation: dict[str, float] | None = None) -> Summary:
-    """The summary of the rows of one measured window ending at ``window_end_s``."""
+    """Summarise a run over its measured window ``(start_s, end_s)``.
+
+    ``rows`` may hold the whole run, warm-up and drain included. Latencies
+    and counts are of the requests *sent* in the window; throughput counts
+    every success that *completed* in it, whenever it was sent, so a queue
+    carried across the window's edges does not hide work done inside it.
+    """
+    duration_s = window_s[1] - window_s[0]
+    completed_in_window = int((succeeded(rows) & in_window(rows, window_s, "end_s")).sum())
+    rows = {k: v[in_window(rows, window_s, "scheduled_s")] for k, v in rows.items()}
     status, error = rows["status"], rows["error"]
-    ok_mask = (error == 0) & (status > 0) & (status < 400)
+    ok_mask = succeeded(rows)
     lat = rows["latency_ms"][ok_mask]
     n = int(status.size)
-    completed_in_window = ok_mask & (rows["end_s"] <= window_end_s)
     hits = rows["cache_hit"]
     looked = hits >= 0
     return Summary(
@@ -102,7 +119,7 @@ def summarise(rows: dict[str, np.ndarray], *, duration_s: float, window_end_s: f
         errors=int(((error != 0) & (error != 5)).sum()),
         timeouts=int((error == 5).sum()),
         throttles=int(rows["throttles"].sum()),
-        throughput_rps=float(completed_in_window.sum()) / duration_s,
+        throughput_rps=completed_in_window / duration_s,
         mean_ms=float(lat.mean()) if lat.size else math.nan,
         p50_ms=_pct(lat, 50),
         p95_ms=_pct(lat, 95),

@@ -12,6 +12,7 @@ from simulator import (
     mm1_ps_response_s,
     mmc_mean_wait_s,
     simulate,
+    sweep,
     ttl_hit_ratio,
 )
 
@@ -25,12 +26,16 @@ def test_erlang_c_matches_published_values():
     assert erlang_c(4, 4.0) == 1.0
 
 
-def test_sync_workers_with_pure_io_are_an_m_m_c_queue(seeds):
-    """4 sync workers, exponential 10 ms waits, rho = 0.75: mean wait in the accept queue is Erlang C's."""
-    c, service_s, rate = 4, 0.010, 300.0
-    scenario = bare("sync", c, rate=rate, duration=200.0, warmup=10.0,
+def test_sync_workers_with_pure_io_are_an_m_m_c_queue():
+    """4 sync workers, exponential 10 ms waits, rho = 0.6: mean wait in the accept queue is Erlang C's.
+
+    One 300 s run estimates the mean wait to about 3.6%; 24 seeds bring the
+    standard error near 0.7%, so the 3% tolerance is four standard errors.
+    """
+    c, service_s, rate = 4, 0.010, 240.0
+    scenario = bare("sync", c, rate=rate, duration=300.0, warmup=10.0,
                     endpoint=pure(io=Exponential(service_s * 1000)))
-    results = [simulate(scenario, seed=s) for s in seeds]
+    results = [p.result for p in sweep(scenario, {"rate_rps": [rate]}, seeds=range(24), keep_rows=True)]
     waited = mean_over(results, lambda r: np.mean(r.rows["start_s"] - r.rows["scheduled_s"]))
     expected = mmc_mean_wait_s(rate, service_s, c)
     assert waited == pytest.approx(expected, rel=0.03)
@@ -39,14 +44,14 @@ def test_sync_workers_with_pure_io_are_an_m_m_c_queue(seeds):
     assert served == pytest.approx(service_s, rel=0.01)
 
 
-def test_cpu_shared_by_many_processes_is_processor_sharing(seeds):
+def test_cpu_shared_by_many_processes_is_processor_sharing():
     """64 sync workers on 1 core, exponential 5 ms of CPU, rho = 0.7: response = 1 / (mu - lambda)."""
     rate, service_s = 140.0, 0.005
     scenario = bare("sync", 64, cores=1, rate=rate, duration=200.0, warmup=10.0,
                     endpoint=pure(cpu=Exponential(service_s * 1000), queries=0))
     # 64 real workers would not fit in 4 GB; here they stand in for "many runnable threads".
-    results = [simulate(scenario, seed=s, allow_overcommit=True) for s in seeds]
-    response = mean_over(results, lambda r: r.summary.mean_ms) / 1000
+    points = sweep(scenario, {"rate_rps": [rate]}, seeds=range(12), allow_overcommit=True)
+    response = float(np.mean([p.summary.mean_ms for p in points])) / 1000
     assert response == pytest.approx(mm1_ps_response_s(rate, service_s), rel=0.05)
 
 

@@ -1,0 +1,132 @@
+"""What a learner will see, checked: the lessons the model must teach."""
+
+import numpy as np
+import pytest
+
+from simulator import Endpoint, Exponential, Fixed, predict, simulate
+
+from .conftest import bare, pure
+
+
+def test_async_beats_sync_when_io_dominates():
+    """1 ms CPU, 50 ms DB wait: 4 sync workers cap at ~78 req/s, one event loop at ~700."""
+    endpoint = pure(cpu=Fixed(1.0), io=Fixed(50.0))
+    sync = simulate(bare("sync", 4, rate=150.0, duration=30.0, endpoint=endpoint), seed=1).summary
+    loop = simulate(bare("async", 1, rate=150.0, duration=30.0, endpoint=endpoint), seed=1).summary
+    assert loop.throughput_rps == pytest.approx(150.0, rel=0.05)
+    assert sync.throughput_rps < 85.0  # 4 workers / 51 ms
+    assert loop.p50_ms < 60.0 < sync.p50_ms
+
+
+def test_async_does_not_beat_sync_when_cpu_dominates():
+    """10 ms CPU, 1 ms wait on 2 cores: one event loop is one core (~97 req/s); 4 sync workers use both."""
+    endpoint = pure(cpu=Fixed(10.0), io=Fixed(1.0))
+    sync = simulate(bare("sync", 4, rate=120.0, duration=30.0, endpoint=endpoint), seed=1).summary
+    loop = simulate(bare("async", 1, rate=120.0, duration=30.0, endpoint=endpoint), seed=1).summary
+    assert sync.throughput_rps == pytest.approx(120.0, rel=0.05)
+    assert loop.throughput_rps <= 100.5  # one core's worth: 1 / 10 ms
+    assert sync.p50_ms < loop.p50_ms
+
+
+def test_async_blocking_behaves_like_one_sync_worker_per_process():
+    endpoint = pure(cpu=Fixed(2.0), io=Exponential(8.0))
+    one_sync = simulate(bare("sync", 1, rate=80.0, endpoint=endpoint), seed=4)
+    one_blocking = simulate(bare("async-blocking", 1, rate=80.0, endpoint=endpoint), seed=4)
+    # one process: the very same queue, request for request
+    assert np.array_equal(one_sync.rows["latency_ms"], one_blocking.rows["latency_ms"])
+    # Several processes: the same capacity. (uvicorn spreads connections over its
+    # workers, gunicorn's workers share one accept queue, so latency differs a little.)
+    four_sync = simulate(bare("sync", 4, rate=300.0, endpoint=endpoint), seed=4).summary
+    four_blocking = simulate(bare("async-blocking", 4, rate=300.0, endpoint=endpoint), seed=4).summary
+    assert four_blocking.throughput_rps == pytest.approx(four_sync.throughput_rps, rel=0.02)
+    healthy = simulate(bare("async", 4, rate=300.0, endpoint=endpoint), seed=4).summary
+    assert healthy.p99_ms < four_blocking.p99_ms
+
+
+def test_a_pool_smaller_than_the_threads_makes_requests_queue_for_connections():
+    endpoint = pure(cpu=Fixed(0.5), io=Fixed(20.0))
+    roomy = bare("threads", 1, threads=8, rate=150.0, endpoint=endpoint).with_knobs(pool_size=8, max_overflow=0)
+    tight = roomy.with_knobs(pool_size=2)
+    assert simulate(roomy, seed=2).rows["pool_wait_ms"].mean() < 0.5
+    waited = simulate(tight, seed=2)
+    assert waited.rows["pool_wait_ms"].mean() > 5.0
+    assert waited.summary.utilisation["pool"] > 0.5
+
+
+def test_a_pool_timeout_answers_503_with_its_own_error_code():
+    endpoint = pure(cpu=Fixed(0.5), io=Fixed(20.0))
+    scenario = bare("threads", 1, threads=8, rate=200.0, endpoint=endpoint).with_knobs(
+        pool_size=1, max_overflow=0, pool_timeout_s=0.01)
+    r = simulate(scenario, seed=2)
+    assert r.summary.errors > 0
+    failed = r.rows["error"] == 3  # db_pool_timeout
+    assert failed.sum() == r.summary.errors
+    assert set(r.rows["status"][failed]) == {503}
+
+
+def test_a_per_process_cache_hits_less_than_a_shared_one():
+    endpoint = pure(io=Fixed(5.0), cacheable=True)
+    local = bare("sync", 8, rate=200.0, endpoint=endpoint).with_knobs(cache="local", ttl_s=30.0, key_count=5000)
+    shared = local.with_knobs(cache="redis")
+    local_hits = simulate(local, seed=1).summary.cache_hit_ratio
+    shared_hits = simulate(shared, seed=1).summary.cache_hit_ratio
+    assert local_hits < shared_hits - 0.1
+
+
+def test_uvicorn_limit_concurrency_sheds_load_with_503():
+    endpoint = pure(cpu=Fixed(1.0), io=Fixed(100.0))
+    scenario = bare("async", 1, rate=200.0, endpoint=endpoint, limit_concurrency=10)
+    r = simulate(scenario, seed=1)
+    assert r.summary.errors > 0
+    assert (r.rows["error"] == 2).sum() == r.summary.errors  # limit_concurrency
+    assert r.summary.p99_ms < 110.0  # the ones admitted are fast
+
+
+def test_gil_slices_long_cpu_bursts_between_threads():
+    """Two 20 ms CPU bursts in one process take turns every 5 ms (sys.getswitchinterval)."""
+    endpoint = pure(cpu=Fixed(20.0), queries=0)
+    scenario = bare("threads", 1, threads=2, endpoint=endpoint)
+    log: list = []
+    r = simulate(scenario, arrivals=[0.0, 0.0], trace=log)
+    # Sliced: both finish near 35-40 ms. Unsliced FIFO would finish them at 20 and 40.
+    assert sorted(r.rows["latency_ms"].round(6).tolist()) == [35.0, 40.0]
+
+
+def test_deferred_background_work_leaves_the_response_time():
+    inline = Endpoint(name="signup", cpu_ms=Fixed(1.0), queries_per_request=0, background_ms=Fixed(200.0))
+    deferred = Endpoint(name="signup", cpu_ms=Fixed(1.0), queries_per_request=0, background_ms=Fixed(200.0),
+                        background="deferred")
+    slow = simulate(bare("async", 1, rate=20.0, endpoint=inline), seed=1).summary
+    fast = simulate(bare("async", 1, rate=20.0, endpoint=deferred), seed=1).summary
+    assert slow.p50_ms > 200.0 > 5.0 > fast.p50_ms
+
+
+def test_nosql_throttling_retries_with_botocore_backoff_then_fails():
+    """A throttled call is retried after 50, 100, 200 ... ms; after 10 attempts the request fails."""
+    endpoint = pure(name="events_write", queries=0, nosql_writes=1)
+    scenario = bare("async", 1, rate=1000.0, duration=20.0, endpoint=endpoint).with_knobs(nosql_write_units=50.0)
+    r = simulate(scenario, seed=1)
+    assert r.summary.throttles > 0
+    assert (r.rows["error"] == 4).sum() > 0  # nosql_throttled after the last attempt
+    retried_ok = (r.rows["throttles"] > 0) & (r.rows["error"] == 0)
+    assert retried_ok.any()
+    # Every retried success waited at least the backoff it slept: 50 ms after one throttle.
+    assert (r.rows["nosql_ms"][retried_ok] >= 50.0).all()
+
+
+def test_one_seed_one_answer_and_common_random_numbers():
+    scenario = bare("sync", 2, rate=50.0)
+    a, b = simulate(scenario, seed=7), simulate(scenario, seed=7)
+    assert a.summary == b.summary
+    assert simulate(scenario, seed=8).summary != a.summary
+    # changing a server knob does not change which requests arrive, or when
+    other = simulate(scenario.with_workers(3), seed=7)
+    assert (other.rows["scheduled_s"] == a.rows["scheduled_s"]).all()
+
+
+def test_analytic_and_simulated_capacity_agree_on_the_reference_scenario():
+    from simulator import Scenario
+
+    scenario = Scenario().with_knobs(rate_rps=600.0, duration_s=30.0)  # past the 4 workers' capacity
+    cap = predict(scenario).capacity_rps
+    assert simulate(scenario, seed=1).summary.throughput_rps == pytest.approx(cap, rel=0.05)

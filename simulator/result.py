@@ -60,8 +60,11 @@ COLUMNS = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Summary:
+    """The figures of one run. NaN means "not applicable" (no cache, no success)
+    and compares equal to itself, so two runs with the same figures are equal."""
+
     requests: int
     ok: int
     errors: int
@@ -80,6 +83,11 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Summary) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _pct(values: np.ndarray, q: float) -> float:
@@ -171,8 +179,9 @@ class Result:
 
     def to_json(self) -> dict[str, Any]:
         """The summary plus enough to reproduce the run (no per-request rows)."""
+        meta = self.meta if "machine" in self.meta else {**self.meta, "machine": machine_info()}
         return {"kind": self.kind, "seed": self.seed, "summary": self.summary.to_dict(),
-                "scenario": self.scenario.to_dict(), "meta": self.meta}
+                "scenario": self.scenario.to_dict(), "meta": meta}
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``rows.csv`` and ``run.json`` into ``directory``, all or nothing."""

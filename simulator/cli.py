@@ -1,0 +1,200 @@
+"""``latency-lab``: the lab's command line.
+
+    latency-lab simulate [SCENARIO.toml] [--server sync --workers 4 ...] [--sweep rate=10:200:10] [--json]
+
+Bad input exits with status 2 and one line naming the problem; nothing is
+written unless ``--save`` is given, and then all or nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from .analytic import predict
+from .distributions import Exponential, Fixed, LogNormal
+from .model import simulate
+from .scenario import ARRIVALS, CACHE_MODES, SERVER_MODELS, Scenario
+from .sweep import parse_sweep, sweep
+
+__all__ = ["main"]
+
+# flag -> knob; each flag's value is converted by the knob's own validation
+_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--server", "model", str, f"server model: {', '.join(SERVER_MODELS)}"),
+    ("--workers", "workers", int, "worker processes (gunicorn or uvicorn --workers)"),
+    ("--threads", "threads", int, "threads per worker (gunicorn gthread; --server threads)"),
+    ("--limit-concurrency", "limit_concurrency", int, "uvicorn --limit-concurrency (503 past it)"),
+    ("--arrival", "arrival", str, f"arrival process: {', '.join(ARRIVALS)}"),
+    ("--rate", "rate_rps", float, "open-loop request rate, req/s"),
+    ("--users", "users", int, "closed-loop users"),
+    ("--think-time-s", "think_time_s", float, "closed-loop mean think time, s"),
+    ("--duration", "duration_s", float, "measured seconds, after the warm-up"),
+    ("--warmup", "warmup_s", float, "warm-up seconds, discarded"),
+    ("--timeout-s", "timeout_s", float, "client timeout, s"),
+    ("--cpu-ms", "cpu_ms", "dist", "handler CPU per request, ms (N, exp:N or lognormal:MEAN:CV)"),
+    ("--io-ms", "io_ms", "dist", "DB wait per query, ms (N, exp:N or lognormal:MEAN:CV)"),
+    ("--db-cpu-ms", "db_cpu_ms", "dist", "DB server CPU per query, ms"),
+    ("--queries", "queries_per_request", int, "queries per request (the N+1 knob)"),
+    ("--pool-size", "pool_size", int, "SQLAlchemy pool_size per process"),
+    ("--max-overflow", "max_overflow", int, "SQLAlchemy max_overflow per process"),
+    ("--pool-timeout-s", "pool_timeout_s", float, "SQLAlchemy pool_timeout, s"),
+    ("--cache", "cache", str, f"cache: {', '.join(CACHE_MODES)}"),
+    ("--ttl-s", "ttl_s", float, "cache TTL, s"),
+    ("--keys", "key_count", int, "distinct keys requested (Zipf popularity)"),
+    ("--api-cores", "api_cores", int, "API server cores"),
+    ("--db-cores", "db_cores", int, "DB server cores"),
+]
+
+
+class _Fail(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _dist(text: str):
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            return Fixed(float(parts[0]))
+        if parts[0] in ("exp", "exponential") and len(parts) == 2:
+            return Exponential(float(parts[1]))
+        if parts[0] == "lognormal" and len(parts) == 3:
+            return LogNormal(float(parts[1]), float(parts[2]))
+    except ValueError as exc:
+        raise _Fail(f"bad distribution {text!r}: {exc}") from None
+    raise _Fail(f"bad distribution {text!r}: use N (fixed), exp:MEAN or lognormal:MEAN:CV")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latency-lab", description="Latency Lab: predict, then measure.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser("simulate", help="run the SimPy model of a scenario",
+                         description="Simulate a scenario (a TOML file, flags, or both: flags win).")
+    sim.add_argument("scenario", nargs="?", help="scenario TOML file (datasets/scenarios/...)")
+    for flag, knob, _kind, text in _FLAGS:
+        sim.add_argument(flag, dest=knob, default=None, help=text)
+    sim.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
+                     help="any other knob, e.g. --set nosql_write_units=500 (repeatable)")
+    sim.add_argument("--seed", type=int, default=0, help="random seed (default 0): one seed, one answer")
+    sim.add_argument("--sweep", metavar="KNOB=START:STOP:STEP|A,B,C",
+                     help="run one point per value, e.g. rate=10:200:10 or workers=1,2,4,8")
+    sim.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sim.add_argument("--save", metavar="DIR", help="save the run (rows.csv + run.json) into DIR")
+    sim.add_argument("--allow-overcommit", action="store_true",
+                     help="run even if the scenario does not fit its hardware")
+    return parser
+
+
+def _convert(knob: str, kind: Any, text: str) -> Any:
+    if kind == "dist":
+        return _dist(text)
+    try:
+        return kind(text)
+    except ValueError:
+        raise _Fail(f"--{knob}: expected {kind.__name__}, got {text!r}") from None
+
+
+def _scenario(args: argparse.Namespace) -> Scenario:
+    scenario = Scenario.load(args.scenario) if args.scenario else Scenario()
+    knobs: dict[str, Any] = {}
+    for _flag, knob, kind, _text in _FLAGS:
+        value = getattr(args, knob)
+        if value is not None:
+            knobs[knob] = _convert(knob, kind, value)
+    for item in args.set:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise _Fail(f"--set needs KNOB=VALUE, got {item!r}")
+        current = Scenario().knob(name.strip())
+        kind = "dist" if hasattr(current, "mean") else (type(current) if current is not None else int)
+        knobs[name.strip()] = _convert(name, kind, text) if kind is not bool else text.lower() in ("1", "true", "yes")
+    # a model switch away from threads resets threads, so --server async works on a gthread file
+    if "model" in knobs and knobs["model"] != "threads" and "threads" not in knobs:
+        knobs["threads"] = 1
+    return scenario.with_knobs(**knobs) if knobs else scenario
+
+
+_COLUMNS = [("throughput_rps", "req/s", "{:8.1f}"), ("p50_ms", "p50 ms", "{:8.1f}"), ("p95_ms", "p95 ms", "{:8.1f}"),
+            ("p99_ms", "p99 ms", "{:8.1f}"), ("max_ms", "max ms", "{:8.1f}"), ("error_rate", "errors", "{:7.1%}")]
+
+
+def _row(summary: dict[str, Any]) -> str:
+    cells = []
+    for key, _title, fmt in _COLUMNS:
+        v = summary[key]
+        cells.append(fmt.format(v) if v is not None and not (isinstance(v, float) and math.isnan(v))
+                     else f"{'-':>{len(fmt.format(0.0))}}")
+    u = summary["utilisation"]
+    cells.append(f"{u['api_cpu']:6.0%} {u['workers']:8.0%} {u['db_cpu']:6.0%}")
+    return " ".join(cells)
+
+
+def _header(first: str) -> str:
+    titles = " ".join(f"{t:>8}" if k != "error_rate" else f"{t:>7}" for k, t, _ in _COLUMNS)
+    return f"{first:>12} {titles} {'cpu':>6} {'workers':>8} {'db cpu':>6}"
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    scenario = _scenario(args)
+    if args.sweep:
+        knob, values = parse_sweep(args.sweep)
+        if args.save:
+            raise _Fail("--save takes a single run; drop --sweep or --save")
+        points = sweep(scenario, {knob: values}, seeds=[args.seed], allow_overcommit=args.allow_overcommit)
+        if args.json:
+            print(json.dumps([{knob: p.knobs[knob], **p.summary.to_dict()} for p in points], indent=2))
+        else:
+            print(_header(knob))
+            for p in points:
+                print(f"{p.knobs[knob]!s:>12} {_row(p.summary.to_dict())}")
+        return 0
+    result = simulate(scenario, seed=args.seed, allow_overcommit=args.allow_overcommit)
+    preview = predict(scenario)
+    if args.save:
+        result.save(args.save)
+    summary = result.summary.to_dict()
+    if args.json:
+        doc = {**summary, "seed": args.seed,
+               "predicted": {"throughput_rps": preview.throughput_rps, "capacity_rps": preview.capacity_rps,
+                             "mean_ms": _finite(preview.mean_ms), "p99_ms": _finite(preview.p99_ms),
+                             "bottleneck": preview.bottleneck},
+               "scenario": scenario.to_dict()}
+        print(json.dumps(doc, indent=2))
+        return 0
+    s = scenario.server
+    print(f"{s.model} x {s.workers} worker(s){f' x {s.threads} threads' if s.model == 'threads' else ''}, "
+          f"{scenario.workload.arrival} load at {scenario.workload.rate_rps:g} req/s for "
+          f"{scenario.workload.duration_s:g} s, seed {args.seed}")
+    print(_header("run"))
+    print(f"{'simulated':>12} {_row(summary)}")
+    print(f"analytic: capacity {preview.capacity_rps:.0f} req/s (bottleneck: {preview.bottleneck}), "
+          f"mean {preview.mean_ms:.1f} ms" if preview.stable else
+          f"analytic: overloaded, capacity {preview.capacity_rps:.0f} req/s (bottleneck: {preview.bottleneck})")
+    if summary["cache_hit_ratio"] is not None:
+        print(f"cache hit ratio {summary['cache_hit_ratio']:.1%}")
+    for problem in result.meta.get("fit_problems", []):
+        print(f"warning: {problem}")
+    if args.save:
+        print(f"saved to {args.save}")
+    return 0
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"simulate": _cmd_simulate}[args.command](args)
+    except (_Fail, ValueError, FileExistsError) as exc:
+        print(f"latency-lab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

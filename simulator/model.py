@@ -209,10 +209,13 @@ class _Model:
         cache_hit = -1
         cache_ms = pool_wait_ms = db_ms = nosql_ms = 0.0
 
-        if proc.gil is None:
-            yield self.cpu.run(self.framework_s + recipe.cpu() / 1000)
+        work_s = self.framework_s + recipe.cpu() / 1000
+        if work_s <= 0:
+            pass
+        elif proc.gil is None:
+            yield self.cpu.run(work_s)
         else:
-            yield from self.cpu_burst(proc, self.framework_s + recipe.cpu() / 1000)
+            yield from self.cpu_burst(proc, work_s)
         t = env.now
         cpu_ms = (t - t_start) * 1000
 
@@ -241,7 +244,9 @@ class _Model:
                     self._log(rid, "db")
                 for _ in range(recipe.queries):
                     yield env.timeout(recipe.io() / 1000)
-                    yield self.db_cpu.run(recipe.db_cpu() / 1000)
+                    db_cpu_s = recipe.db_cpu() / 1000
+                    if db_cpu_s > 0:
+                        yield self.db_cpu.run(db_cpu_s)
                 proc.pool.release()
                 self.hold["pool"] += env.now - t_conn
                 db_ms = (env.now - t_conn) * 1000
@@ -432,6 +437,7 @@ class _Model:
         return Result(kind="simulated", scenario=sc, seed=self.seed, rows=rows, summary=summary,
                       timeseries=timeseries,
                       meta={"fit_problems": sc.problems(),
+                            "requests_total": int(every["status"].size),  # warm-up and drain included
                             # time-averaged jobs on each CPU, from its own state (Little's law: L = lambda W)
                             "mean_jobs": {"api_cpu": used("api_cpu_jobs"), "db_cpu": used("db_cpu_jobs")}})
 

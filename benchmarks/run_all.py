@@ -1,0 +1,33 @@
+"""Every benchmark, one after the other: `make bench`.
+
+Prints figures and ratios against their targets. Exits 0 whatever the
+figures (a shared, noisy machine is no place for a hard gate); pass
+--strict to exit 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import simulator_speed  # noqa: E402
+
+
+def main() -> int:
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "n/a"
+    print(f"machine: {os.cpu_count()} cores, affinity {affinity}, {time.strftime('%Y-%m-%d %H:%M')}")
+    print("\n== simulator speed ==")
+    rows = simulator_speed.main()
+    print("\n== targets ==")
+    for name, figure, target, met in rows:
+        print(f"  {name:<18} {figure:12,.2f}  target {target:>10,}  {'met' if met else 'MISSED'}")
+    missed = [name for name, *_, met in rows if not met]
+    return 1 if missed and "--strict" in sys.argv else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

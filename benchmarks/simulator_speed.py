@@ -14,7 +14,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from simulator import Endpoint, Exponential, Fixed, Hardware, Scenario, Server, Workload, simulate, sweep
+from simulator import (
+    Endpoint,
+    Exponential,
+    Fixed,
+    Hardware,
+    Scenario,
+    Server,
+    Workload,
+    simulate,
+    sweep,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 3

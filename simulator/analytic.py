@@ -148,7 +148,7 @@ def _demands(sc: Scenario, rate_rps: float) -> dict[str, float]:
 def predict(scenario: Scenario) -> Prediction:
     """Throughput, capacity, bottleneck and latency of a scenario, from formulas."""
     sc = scenario
-    s, h, w, b = sc.server, sc.hardware, sc.workload, sc.backends
+    s, h, w = sc.server, sc.hardware, sc.workload
     closed = w.arrival == "closed"
     rate = w.rate_rps if not closed else w.users / max(w.think_time_s, 1e-3)
     d = _demands(sc, rate)

@@ -176,7 +176,6 @@ class _Model:
         trace = self.trace is not None
         recipe = self.recipes[ep]
         self.pending[rid] = (t_sched, ep)
-        slot = None
         if self.gunicorn:
             if len(self.slots.waiters) >= self.scenario.server.backlog:
                 self._reject(rid, t_sched, ep, -1, 0, _BACKLOG)  # connection refused: no response

@@ -13,6 +13,7 @@ dashboard of a real service shows, and what ``measure`` reports too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -146,10 +147,8 @@ def machine_info() -> dict[str, Any]:
 
     versions = {}
     for pkg in ("simpy", "numpy", "fastapi", "uvicorn", "flask", "gunicorn", "httpx", "sqlalchemy"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
         "cpu_count": os.cpu_count(),

@@ -9,12 +9,12 @@ default points run on local processes, one per core.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
 import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-import multiprocessing
 from typing import Any
 
 from .model import simulate

@@ -5,7 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from simulator import Exponential, mm1_ps_response_s, mmc_mean_wait_s, mva, predict, simulate, ttl_hit_ratio
+from simulator import (
+    Exponential,
+    mm1_ps_response_s,
+    mmc_mean_wait_s,
+    mva,
+    predict,
+    simulate,
+    ttl_hit_ratio,
+)
 
 from .conftest import bare, pure
 

@@ -4,7 +4,17 @@ import dataclasses
 
 import pytest
 
-from simulator import KNOBS, Exponential, Fixed, LogNormal, Scenario, ScenarioDoesNotFit, Server, Workload, simulate
+from simulator import (
+    KNOBS,
+    Exponential,
+    Fixed,
+    LogNormal,
+    Scenario,
+    ScenarioDoesNotFit,
+    Server,
+    Workload,
+    simulate,
+)
 
 
 def test_defaults_are_the_reference_hardware_and_a_readable_repr():

@@ -18,7 +18,9 @@ def run(model: str, workers: int, **server) -> list[tuple[float, int, str]]:
     )
     log: list[tuple[float, int, str]] = []
     simulate(scenario, trace=log, arrivals=[0.0, 0.0, 0.0])
-    return log
+    # Events at one instant are simultaneous: list them by request (a stable
+    # sort keeps each request's own events in the order they happened).
+    return sorted(log, key=lambda event: (event[0], event[1]))
 
 
 def test_sync_two_workers_third_request_waits_in_the_accept_queue():
@@ -38,7 +40,7 @@ def test_threads_share_one_gil():
         (4.0, 1, "db"),  # waited 2 ms for the GIL although a core was free
         (7.0, 0, "end"),
         (7.0, 2, "start p0"),  # the freed thread picks up the third request
-        (9.0, 2, "db"), (9.0, 1, "end"),  # the same instant (7 + 2 and 4 + 5 ms)
+        (9.0, 1, "end"), (9.0, 2, "db"),  # the same instant: 4 + 5 and 7 + 2 ms
         (14.0, 2, "end"),
     ]
 
@@ -57,7 +59,7 @@ def test_threadpool_tokens_cap_concurrent_def_endpoints():
         (2.0, 0, "db"), (4.0, 1, "db"),  # the two threads share the GIL
         (7.0, 0, "end"),
         (7.0, 2, "start p0"),  # the third request got the token the first returned
-        (9.0, 2, "db"), (9.0, 1, "end"),  # the same instant
+        (9.0, 1, "end"), (9.0, 2, "db"),  # the same instant
         (14.0, 2, "end"),
     ]
 

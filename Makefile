@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
+# JupyterLab refuses to run as root unless told (containers, some WSL set-ups)
+ROOTFLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test lint bench services clean
 
@@ -15,8 +17,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lab: $(STAMP)
-	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab (Ctrl-C stops it and everything it started)"
-	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --notebook-dir=notebooks
+	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab (press Ctrl-C twice to stop it)"
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --notebook-dir=notebooks $(ROOTFLAG)
 
 lint: $(STAMP)
 	$(BIN)/ruff check simulator tests benchmarks

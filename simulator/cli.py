@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Any
 
@@ -194,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     except (_Fail, ValueError, FileExistsError) as exc:
         print(f"latency-lab {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `latency-lab ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

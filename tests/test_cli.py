@@ -86,3 +86,10 @@ def test_the_installed_console_script_runs():
     done = subprocess.run([str(exe), "simulate", "--duration", "2", "--json"], capture_output=True, text=True,
                           timeout=60, check=True)
     assert json.loads(done.stdout)["requests"] > 0
+
+
+def test_a_closed_pipe_is_not_an_error():
+    exe = Path(sys.executable).parent / "latency-lab"
+    done = subprocess.run(f"'{exe}' simulate --sweep rate=10:200:10 --duration 2 | head -2", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and len(done.stdout.splitlines()) == 2

@@ -32,6 +32,7 @@ __all__ = [
     "ARRIVALS",
     "KNOBS",
     "REFERENCE_ENDPOINTS",
+    "resolve_knob",
 ]
 
 SERVER_MODELS = ("sync", "threads", "async", "threadpool", "async-blocking")
@@ -297,6 +298,15 @@ _ALIASES = {"rate": "rate_rps", "ttl": "ttl_s", "duration": "duration_s", "serve
             "pool": "pool_size", "queries": "queries_per_request"}
 
 
+def resolve_knob(name: str) -> tuple[str, str]:
+    """(canonical knob name, the part of the scenario it lives in); short names allowed."""
+    name = _ALIASES.get(name, name)
+    section = KNOBS.get(name)
+    if section is None:
+        raise ValueError(f"unknown knob {name!r}; knobs are: {', '.join(sorted(KNOBS))}")
+    return name, section
+
+
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
     """A what-if: hardware, server, workload and backends, all validated."""
@@ -319,14 +329,7 @@ class Scenario:
         Endpoint knobs (``cpu_ms``, ``io_ms``, ``queries_per_request``...) apply to
         every endpoint of the workload.
         """
-        name = _ALIASES.get(name, name)
-        section = KNOBS.get(name)
-        if section is None:
-            raise ValueError(f"unknown knob {name!r}; knobs are: {', '.join(sorted(KNOBS))}")
-        if section == "endpoints":
-            eps = tuple(replace(e, **{name: value}) for e in self.workload.endpoints)
-            return replace(self, workload=replace(self.workload, endpoints=eps))
-        return replace(self, **{section: replace(getattr(self, section), **{name: value})})
+        return self.with_knobs(**{name: value})
 
     def with_knobs(self, **knobs: Any) -> Scenario:
         """A copy with several knobs changed, applied together.
@@ -336,10 +339,7 @@ class Scenario:
         """
         by_section: dict[str, dict[str, Any]] = {}
         for name, value in knobs.items():
-            name = _ALIASES.get(name, name)
-            section = KNOBS.get(name)
-            if section is None:
-                raise ValueError(f"unknown knob {name!r}; knobs are: {', '.join(sorted(KNOBS))}")
+            name, section = resolve_knob(name)
             by_section.setdefault(section, {})[name] = value
         result = self
         for section, changes in by_section.items():
@@ -358,10 +358,7 @@ class Scenario:
 
     def knob(self, name: str) -> Any:
         """The current value of a knob (for endpoint knobs: the first endpoint's)."""
-        name = _ALIASES.get(name, name)
-        section = KNOBS.get(name)
-        if section is None:
-            raise ValueError(f"unknown knob {name!r}; knobs are: {', '.join(sorted(KNOBS))}")
+        name, section = resolve_knob(name)
         if section == "endpoints":
             return getattr(self.workload.endpoints[0], name)
         return getattr(getattr(self, section), name)

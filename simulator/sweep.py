@@ -19,7 +19,7 @@ from typing import Any
 
 from .model import simulate
 from .result import Result, Summary
-from .scenario import KNOBS, Scenario
+from .scenario import Scenario, resolve_knob
 
 __all__ = ["sweep", "parse_sweep", "SweepPoint"]
 
@@ -43,10 +43,8 @@ def parse_sweep(spec: str) -> tuple[str, list[Any]]:
     if "=" not in spec:
         raise ValueError(f"a sweep is KNOB=START:STOP:STEP or KNOB=A,B,C; got {spec!r}")
     name, _, values = spec.partition("=")
-    name = name.strip().replace("-", "_")
-    probe = Scenario().knob(name)  # raises, naming the knobs, when unknown
-    name = {"rate": "rate_rps", "ttl": "ttl_s", "duration": "duration_s", "server": "model",
-            "pool": "pool_size", "queries": "queries_per_request"}.get(name, name)
+    name, _section = resolve_knob(name.strip().replace("-", "_"))  # names the knobs when unknown
+    probe = Scenario().knob(name)
     numeric = isinstance(probe, (int, float)) or hasattr(probe, "mean")
     whole = isinstance(probe, int) and not isinstance(probe, bool)
     if ":" in values:
@@ -96,8 +94,7 @@ def sweep(scenario: Scenario, grid: dict[str, Sequence[Any]], *, seeds: Iterable
     if not isinstance(grid, dict) or not grid:
         raise ValueError("grid must map knob names to lists of values, e.g. {'rate_rps': [10, 20]}")
     for name, values in grid.items():
-        if name not in KNOBS and name not in ("rate", "ttl", "duration", "server", "pool", "queries"):
-            raise ValueError(f"unknown knob {name!r}; knobs are: {', '.join(sorted(KNOBS))}")
+        resolve_knob(name)
         if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or not list(values):
             raise ValueError(f"grid[{name!r}] must be a non-empty list of values")
     names = list(grid)

@@ -41,7 +41,7 @@ _BACKLOG, _LIMIT, _POOL, _THROTTLED, _TIMEOUT = 1, 2, 3, 4, 5
 class _Process:
     """One OS process of the API server (a gunicorn or uvicorn worker)."""
 
-    __slots__ = ("index", "gil", "sliced", "loop", "pool", "cache", "tokens", "inflight")
+    __slots__ = ("index", "gil", "sliced", "loop", "pool", "nosql", "cache", "tokens", "inflight")
 
     def __init__(self, index: int, env: simpy.Environment, scenario: Scenario) -> None:
         s, b = scenario.server, scenario.backends
@@ -54,6 +54,7 @@ class _Process:
         # reaches an await, so it holds the event loop from its first line to its last.
         self.loop = Semaphore(env, 1) if s.model == "async-blocking" else None
         self.pool = Semaphore(env, b.pool_size + b.max_overflow)
+        self.nosql = Semaphore(env, b.nosql_max_connections)  # httpx connection pool of this process
         self.cache = TtlCache(b.ttl_s) if b.cache == "local" else None
         self.tokens = Semaphore(env, s.threadpool_tokens) if s.model == "threadpool" else None
         self.inflight = 0
@@ -151,13 +152,17 @@ class _Model:
             self.hold["gil"] += self.env.now - t0
             work_s -= q
 
-    def nosql_call(self, bucket: TokenBucket):
+    def nosql_call(self, proc: _Process, bucket: TokenBucket):
         """One NoSQL call with botocore-legacy retries; returns (ok, throttles)."""
         b = self.scenario.backends
         throttles = 0
         for attempt in range(1, b.nosql_max_attempts + 1):
+            wait = proc.nosql.acquire()  # a connection from the process's httpx pool
+            if wait is not None:
+                yield wait
             ok = bucket.take(self.env.now)
             yield self.env.timeout(self.nosql_latency() / 1000)
+            proc.nosql.release()
             if ok:
                 return True, throttles
             throttles += 1
@@ -259,7 +264,7 @@ class _Model:
             t = env.now
             for bucket, calls in ((self.reads, recipe.nosql_reads), (self.writes, recipe.nosql_writes)):
                 for _ in range(calls):
-                    ok, n = yield from self.nosql_call(bucket)
+                    ok, n = yield from self.nosql_call(proc, bucket)
                     throttles += n
                     if not ok:
                         error = _THROTTLED

@@ -264,6 +264,7 @@ class Backends:
     max_overflow: int = 10  # SQLAlchemy default max_overflow
     pool_timeout_s: float = 30.0  # SQLAlchemy default pool_timeout; past it: 503
     nosql_latency_ms: Distribution = Fixed(5.0)  # one call to the NoSQL store, throttled or not
+    nosql_max_connections: int = 100  # per process: httpx's default Limits(max_connections=100)
     nosql_max_attempts: int = 10  # botocore legacy retry config for DynamoDB: 10 attempts
     nosql_backoff_base_ms: float = 50.0  # ... base 0.05 s
     nosql_backoff_factor: float = 2.0  # ... growth factor 2
@@ -280,6 +281,7 @@ class Backends:
         _set(self, "max_overflow", _int(c, "max_overflow", self.max_overflow, 0, 10_000))
         _set(self, "pool_timeout_s", _num(c, "pool_timeout_s", self.pool_timeout_s, 0, 3600, strict=True))
         _set(self, "nosql_latency_ms", _dist(c, "nosql_latency_ms", self.nosql_latency_ms))
+        _set(self, "nosql_max_connections", _int(c, "nosql_max_connections", self.nosql_max_connections, 1, 10_000))
         _set(self, "nosql_max_attempts", _int(c, "nosql_max_attempts", self.nosql_max_attempts, 1, 100))
         _set(self, "nosql_backoff_base_ms", _num(c, "nosql_backoff_base_ms", self.nosql_backoff_base_ms, 0))
         _set(self, "nosql_backoff_factor", _num(c, "nosql_backoff_factor", self.nosql_backoff_factor, 1, 10))

@@ -5,7 +5,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"redis": "redis-py", "dask[distributed]": "dask"}  # PyPI name -> conda-forge name
+CONDA_NAMES = {"redis": "redis-py", "dask[distributed]": "dask", "sqlalchemy[asyncio]": "sqlalchemy"}  # PyPI -> conda
 
 
 def pypi_names() -> set[str]:

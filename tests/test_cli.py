@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.cli import main
+from latency_lab.cli import main
 
 
 def run(capsys, *argv):

@@ -1,6 +1,9 @@
 """``latency-lab``: the lab's command line.
 
     latency-lab simulate [SCENARIO.toml] [--server sync --workers 4 ...] [--sweep rate=10:200:10] [--json]
+    latency-lab serve flask|fastapi [SCENARIO.toml] [--model sync|threads|async|threadpool|async-blocking] [...]
+
+Both take the same knob flags, so a server runs exactly the scenario the model simulates.
 
 Bad input exits with status 2 and one line naming the problem; nothing is
 written unless ``--save`` is given, and then all or nothing.
@@ -15,11 +18,11 @@ import os
 import sys
 from typing import Any
 
-from .analytic import predict
-from .distributions import Exponential, Fixed, LogNormal
-from .model import simulate
-from .scenario import ARRIVALS, CACHE_MODES, SERVER_MODELS, Scenario
-from .sweep import parse_sweep, sweep
+from simulator.analytic import predict
+from simulator.distributions import Exponential, Fixed, LogNormal
+from simulator.model import simulate
+from simulator.scenario import ARRIVALS, CACHE_MODES, SERVER_MODELS, Scenario
+from simulator.sweep import parse_sweep, sweep
 
 __all__ = ["main"]
 
@@ -69,16 +72,21 @@ def _dist(text: str):
     raise _Fail(f"bad distribution {text!r}: use N (fixed), exp:MEAN or lognormal:MEAN:CV")
 
 
+def _knob_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", nargs="?", help="scenario TOML file (datasets/scenarios/...)")
+    for flag, knob, _kind, text in _FLAGS:
+        aliases = [flag, "--model"] if flag == "--server" else [flag]
+        parser.add_argument(*aliases, dest=knob, default=None, help=text)
+    parser.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
+                        help="any other knob, e.g. --set nosql_write_units=500 (repeatable)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latency-lab", description="Latency Lab: predict, then measure.")
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="run the SimPy model of a scenario",
                          description="Simulate a scenario (a TOML file, flags, or both: flags win).")
-    sim.add_argument("scenario", nargs="?", help="scenario TOML file (datasets/scenarios/...)")
-    for flag, knob, _kind, text in _FLAGS:
-        sim.add_argument(flag, dest=knob, default=None, help=text)
-    sim.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
-                     help="any other knob, e.g. --set nosql_write_units=500 (repeatable)")
+    _knob_flags(sim)
     sim.add_argument("--seed", type=int, default=0, help="random seed (default 0): one seed, one answer")
     sim.add_argument("--sweep", metavar="KNOB=START:STOP:STEP|A,B,C",
                      help="run one point per value, e.g. rate=10:200:10 or workers=1,2,4,8")
@@ -86,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--save", metavar="DIR", help="save the run (rows.csv + run.json) into DIR")
     sim.add_argument("--allow-overcommit", action="store_true",
                      help="run even if the scenario does not fit its hardware")
+    srv = sub.add_parser("serve", help="run a lab app (Flask under gunicorn, FastAPI under uvicorn)",
+                         description="Serve the API contract on 127.0.0.1 until Ctrl-C; every knob as in simulate.")
+    srv.add_argument("app", choices=("flask", "fastapi"))
+    _knob_flags(srv)
+    srv.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    srv.add_argument("--cpus", help="pin the app to these CPUs, e.g. 0 or 0,1 (Linux)")
+    srv.add_argument("--database-url", help="postgresql://... (default: SQLite, or $DATABASE_URL)")
+    srv.add_argument("--redis-url", help="redis://... (needed for --cache redis; default $REDIS_URL)")
     return parser
 
 
@@ -183,6 +199,52 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from lab_apps.launcher import start
+
+    if args.model is None:  # each app's first model by default: Flask sync, FastAPI async
+        args.model = "sync" if args.app == "flask" else "async"
+    scenario = _scenario(args)
+    cpus = None
+    if args.cpus:
+        try:
+            cpus = [int(c) for c in args.cpus.split(",")]
+        except ValueError:
+            raise _Fail(f"--cpus takes CPU numbers like 0,1; got {args.cpus!r}") from None
+    if not 0 <= args.port <= 65535:
+        raise _Fail(f"--port must be in [0, 65535], got {args.port}")
+    server = start(args.app, scenario, port=args.port or None, cpus=cpus, database_url=args.database_url,
+                   redis_url=args.redis_url)
+    try:
+        config = server.config()
+        s = scenario.server
+        print(f"{args.app} ({s.model} x {s.workers} worker(s)) on {server.url}  [database {config['database']}, "
+              f"cache {scenario.backends.cache}, NoSQL {server.nosql_url}, cpus {config['process']['cpu_affinity']}]")
+        if args.app == "fastapi":
+            print(f"API docs: {server.url}/docs")
+        print("Ctrl-C stops it and everything it started.", flush=True)
+        # Ctrl-C and SIGTERM both stop everything, even where the shell started us
+        # with SIGINT ignored (a background job), when Python installs no handler.
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
+        while server.process.poll() is None:
+            time.sleep(0.5)
+        print(f"the server exited with status {server.process.returncode}; its log: {server.workdir}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
@@ -191,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return {"simulate": _cmd_simulate}[args.command](args)
-    except (_Fail, ValueError, FileExistsError) as exc:
+        return {"simulate": _cmd_simulate, "serve": _cmd_serve}[args.command](args)
+    except (_Fail, ValueError, FileExistsError, RuntimeError) as exc:
         print(f"latency-lab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `latency-lab ... | head`: the reader has what it wanted

@@ -1,0 +1,235 @@
+"""Start and stop the lab apps: ``with serve("flask", scenario) as server: ...``.
+
+* Flask runs under gunicorn (sync or gthread workers), FastAPI under uvicorn,
+  both bound to 127.0.0.1, on a free port unless one is given.
+* The NoSQL capacity service starts beside them when no LAB_NOSQL_URL is
+  given (one uvicorn process: its token buckets are shared by all workers).
+* Each server is its own process group. Stopping sends SIGTERM to the group,
+  then SIGKILL to what is left: no orphans. The children also ask Linux for
+  SIGTERM should their parent die (PR_SET_PDEATHSIG), so a killed notebook
+  kernel does not leave servers behind.
+* ``cpus``: pin the app to these CPUs (Linux affinity), inherited by its
+  workers and reported by /config, so the load generator can have the rest.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from simulator.scenario import Scenario
+
+from . import db
+from .config import default_data_dir
+
+APPS = {"flask": ("sync", "threads"), "fastapi": ("async", "threadpool", "async-blocking")}
+_RUNNING: set[subprocess.Popen] = set()
+
+
+class LaunchError(RuntimeError):
+    """A server did not come up; the message carries the end of its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_for(model: str) -> str:
+    for app, models in APPS.items():
+        if model in models:
+            return app
+    raise ValueError(f"unknown server model {model!r}")
+
+
+def _child_setup(cpus: tuple[int, ...] | None):
+    def setup() -> None:  # runs in the child between fork and exec
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+    return setup
+
+
+def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the process group, wait, SIGKILL what is left; reap the leader."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+    # The group is gone only when its last member is: workers still exiting, or
+    # left behind by a master that died, get SIGKILL until none answers.
+    deadline = time.monotonic() + 10
+    while group_alive(process.pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        time.sleep(0.05)
+    _RUNNING.discard(process)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@atexit.register
+def _stop_all() -> None:
+    for process in list(_RUNNING):
+        _stop(process, grace_s=3.0)
+
+
+def _start(cmd: list[str], env: dict[str, str], log: Path, cpus: tuple[int, ...] | None) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, preexec_fn=_child_setup(cpus))
+    _RUNNING.add(process)
+    return process
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            r = httpx.get(url, timeout=2.0)
+            if r.status_code == 200:
+                return
+            last = f"HTTP {r.status_code}: {r.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    _stop(process)
+    state = f"exited with {process.returncode}" if process.returncode is not None else f"not healthy ({last})"
+    raise LaunchError(f"{' '.join(process.args[:4])}... {state} within {timeout_s:g} s; its log ends:\n{tail}")
+
+
+@dataclass
+class Server:
+    """A running lab app (and its NoSQL service, if the launcher started one)."""
+
+    app: str
+    scenario: Scenario
+    url: str
+    nosql_url: str
+    process: subprocess.Popen
+    nosql: subprocess.Popen | None
+    workdir: Path
+    cpus: tuple[int, ...] | None = None
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def pgids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def config(self) -> dict:
+        return httpx.get(f"{self.url}/config", timeout=10).json()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            _stop(process)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start(app: str, scenario: Scenario, *, port: int | None = None, cpus: tuple[int, ...] | list[int] | None = None,
+          database_url: str | None = None, redis_url: str | None = None, nosql_url: str | None = None,
+          timeout_s: float = 60.0) -> Server:
+    """Start ``app`` ("flask" or "fastapi") serving ``scenario``; return once /health answers 200."""
+    if app not in APPS:
+        raise ValueError(f"app must be flask or fastapi, got {app!r}")
+    model = scenario.server.model
+    if model not in APPS[app]:
+        raise ValueError(f"{app} runs server models {', '.join(APPS[app])}; for {model!r} use {app_for(model)}")
+    scenario.check()
+    cpus = tuple(sorted(cpus)) if cpus else None
+    if cpus and hasattr(os, "sched_getaffinity") and not set(cpus) <= os.sched_getaffinity(0):
+        raise ValueError(f"cpus {list(cpus)} are not all available; this process may use "
+                         f"{sorted(os.sched_getaffinity(0))}")
+    workdir = Path(tempfile.mkdtemp(prefix=f"latency-lab-{app}-"))
+    (workdir / "scenario.toml").write_text(scenario.to_toml())
+    data_dir = default_data_dir()
+    database_url = database_url or os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'lab.db'}"
+    redis_url = redis_url or os.environ.get("REDIS_URL")
+    if scenario.backends.cache == "redis" and not redis_url:
+        raise ValueError("cache = 'redis' needs a Redis: pass redis_url= or set REDIS_URL")
+    db.ensure_dataset(database_url)
+    env = {**os.environ, "LAB_SCENARIO": str(workdir / "scenario.toml"), "DATABASE_URL": database_url,
+           "LAB_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    processes = []
+    nosql = None
+    try:
+        if nosql_url is None:
+            nosql_port = free_port()
+            nosql_url = f"http://127.0.0.1:{nosql_port}"
+            nosql = _start([sys.executable, "-m", "uvicorn", "--factory", "lab_apps.nosql_service:create_app",
+                            "--host", "127.0.0.1", "--port", str(nosql_port), "--log-level", "warning",
+                            "--no-access-log"], env, workdir / "nosql.log", None)
+            processes.append(nosql)
+            _wait_healthy(f"{nosql_url}/health", nosql, workdir / "nosql.log", timeout_s)
+        env["LAB_NOSQL_URL"] = nosql_url
+        port = port or free_port()
+        s = scenario.server
+        if app == "flask":
+            cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(s.workers),
+                   "--worker-class", "gthread" if model == "threads" else "sync", "--threads", str(s.threads),
+                   "--backlog", str(s.backlog), "--graceful-timeout", "5", "--log-level", "warning",
+                   "lab_apps.flask_app:create_app()"]
+        else:
+            cmd = [sys.executable, "-m", "uvicorn", "--factory", "lab_apps.fastapi_app:create_app",
+                   "--host", "127.0.0.1", "--port", str(port), "--workers", str(s.workers),
+                   "--backlog", str(s.backlog), "--log-level", "warning", "--no-access-log",
+                   "--timeout-graceful-shutdown", "5"]
+            if s.limit_concurrency is not None:
+                cmd += ["--limit-concurrency", str(s.limit_concurrency)]
+        process = _start(cmd, env, workdir / f"{app}.log", cpus)
+        processes.insert(0, process)
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(f"{url}/health", process, workdir / f"{app}.log", timeout_s)
+    except BaseException:
+        for p in processes:
+            _stop(p)
+        raise
+    return Server(app=app, scenario=scenario, url=url, nosql_url=nosql_url, process=process, nosql=nosql,
+                  workdir=workdir, cpus=cpus, processes=processes)
+
+
+@contextlib.contextmanager
+def serve(app: str, scenario: Scenario, **kwargs):
+    """``with serve("fastapi", scenario) as server: httpx.get(server.url + "/health")``."""
+    server = start(app, scenario, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()

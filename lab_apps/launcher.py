@@ -69,12 +69,8 @@ def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
     with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
+        process.wait(timeout=grace_s)
     # The group is gone only when its last member is: workers still exiting, or
     # left behind by a master that died, get SIGKILL until none answers.
     deadline = time.monotonic() + 10

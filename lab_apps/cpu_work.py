@@ -1,16 +1,18 @@
-"""Real, deterministic CPU work: ``burn(ms)`` runs Python bytecode for about ``ms``
-milliseconds of CPU time, as a handler's parsing and business logic would.
+"""Real CPU work: ``burn(ms)`` runs Python bytecode until this thread has used ``ms``
+milliseconds of CPU, as a handler's parsing and business logic would.
 
-Calibrated once per process against the thread's own CPU clock
-(``time.thread_time``), so a busy machine during calibration does not make
-the work shorter; the loop holds the GIL, as real Python code does.
+It spins in short chunks and reads the thread's own CPU clock
+(``time.thread_time``) between them, so the work is the same CPU time
+whatever the clock speed (seen to drift by 40% here between runs) and
+however long the thread waits for the GIL or a core meanwhile: that is what
+the model calls a CPU demand. The loop holds the GIL, as real Python does.
 """
 
 from __future__ import annotations
 
 import time
 
-_CHUNK = 20_000
+_CHUNK_MS = 0.05  # read the clock about every 50 microseconds of spinning
 _per_ms: float | None = None
 
 
@@ -22,16 +24,17 @@ def _spin(n: int) -> int:
 
 
 def calibrate() -> float:
-    """Loop iterations per millisecond of CPU; the best of five trials."""
+    """Loop iterations per millisecond of CPU (median of five 2 ms trials): sizes the chunks."""
     global _per_ms
-    best = 0.0
+    _spin(20_000)  # warm up
+    trials = []
     for _ in range(5):
         t0 = time.thread_time()
-        _spin(_CHUNK)
+        _spin(20_000)
         elapsed = time.thread_time() - t0
         if elapsed > 0:
-            best = max(best, _CHUNK / (elapsed * 1000))
-    _per_ms = best or 10_000.0
+            trials.append(20_000 / (elapsed * 1000))
+    _per_ms = sorted(trials)[len(trials) // 2] if trials else 10_000.0
     return _per_ms
 
 
@@ -40,5 +43,10 @@ def iterations_per_ms() -> float:
 
 
 def burn(ms: float) -> None:
-    if ms > 0:
-        _spin(int(ms * iterations_per_ms()))
+    if ms <= 0:
+        return
+    clock = time.thread_time
+    end = clock() + ms / 1000
+    chunk = max(10, int(iterations_per_ms() * _CHUNK_MS))
+    while clock() < end:
+        _spin(chunk)

@@ -98,6 +98,15 @@ class SyncDriver:
             self._nosql = httpx.Client(base_url=self.config.nosql_url, limits=_limits(self.config), timeout=30.0)
         return self._nosql
 
+    def close(self) -> None:
+        """Close the pool, the NoSQL client and the Redis client (at process exit, or in tests)."""
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._nosql is not None:
+            self._nosql.close()
+        if isinstance(self.cache, RedisCache):
+            self.cache.client.close()
+
     def run(self, handler, timing: Timing) -> Response:
         t0 = time.perf_counter()
         value = None
@@ -191,6 +200,14 @@ class AsyncDriver:
             self._nosql = httpx.AsyncClient(base_url=self.config.nosql_url, limits=_limits(self.config),
                                             timeout=30.0)
         return self._nosql
+
+    async def aclose(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+        if self._nosql is not None:
+            await self._nosql.aclose()
+        if isinstance(self.cache, AsyncRedisCache):
+            await self.cache.client.aclose()
 
     async def run(self, handler, timing: Timing) -> Response:
         t0 = time.perf_counter()

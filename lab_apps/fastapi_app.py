@@ -56,6 +56,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     cpu_work.calibrate()
     api = Api(config)
     tokens = config.scenario.server.threadpool_tokens
+    driver: AsyncDriver | SyncDriver = AsyncDriver(config) if config.model == "async" else SyncDriver(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -64,14 +65,17 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
         # Starlette runs `def` endpoints on anyio's default limiter: 40 tokens unless told
         anyio.to_thread.current_default_thread_limiter().total_tokens = tokens
         yield
+        if isinstance(driver, AsyncDriver):
+            await driver.aclose()
+        else:
+            driver.close()
 
     app = FastAPI(title="Latency Lab API", version="1.0", redirect_slashes=False, lifespan=lifespan,
                   description="The security-intelligence API of case study 000, served identically by Flask and "
                               "FastAPI.")
     app.openapi_schema = None
     model = config.model
-    if model == "async":
-        driver = AsyncDriver(config)
+    if isinstance(driver, AsyncDriver):
 
         def add(method: str, path: str, make) -> None:
             async def endpoint(request: Request, body: bytes = Depends(_body)):
@@ -83,7 +87,6 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
                 return _http(result, timing, started, blocking=False)
             _register(app, method, path, endpoint)
     else:
-        driver = SyncDriver(config)
         blocking = model == "async-blocking"
 
         def add(method: str, path: str, make) -> None:

@@ -30,6 +30,7 @@ def create_app(config: AppConfig | None = None) -> flask.Flask:
     cpu_work.calibrate()
     api, driver = Api(config), SyncDriver(config)
     app = flask.Flask(__name__)
+    app.extensions["latency_lab_driver"] = driver  # its owner closes it: app.extensions[...].close()
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # past this werkzeug refuses before we read it
 
     def respond(make, timing: Timing | None = None) -> flask.Response:

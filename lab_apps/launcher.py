@@ -125,6 +125,28 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: flo
     raise LaunchError(f"{' '.join(process.args[:4])}... {state} within {timeout_s:g} s; its log ends:\n{tail}")
 
 
+def _start_nosql(env: dict[str, str], workdir: Path, timeout_s: float) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = _start([sys.executable, "-m", "uvicorn", "--factory", "lab_apps.nosql_service:create_app",
+                      "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+                     env, workdir / "nosql.log", None)
+    url = f"http://127.0.0.1:{port}"
+    _wait_healthy(f"{url}/health", process, workdir / "nosql.log", timeout_s)
+    return process, url
+
+
+@contextlib.contextmanager
+def nosql_service(scenario: Scenario, timeout_s: float = 30.0):
+    """The NoSQL capacity service alone, with the scenario's capacity: yields its URL."""
+    workdir = Path(tempfile.mkdtemp(prefix="latency-lab-nosql-"))
+    (workdir / "scenario.toml").write_text(scenario.to_toml())
+    process, url = _start_nosql({**os.environ, "LAB_SCENARIO": str(workdir / "scenario.toml")}, workdir, timeout_s)
+    try:
+        yield url
+    finally:
+        _stop(process)
+
+
 @dataclass
 class Server:
     """A running lab app (and its NoSQL service, if the launcher started one)."""
@@ -187,13 +209,8 @@ def start(app: str, scenario: Scenario, *, port: int | None = None, cpus: tuple[
     nosql = None
     try:
         if nosql_url is None:
-            nosql_port = free_port()
-            nosql_url = f"http://127.0.0.1:{nosql_port}"
-            nosql = _start([sys.executable, "-m", "uvicorn", "--factory", "lab_apps.nosql_service:create_app",
-                            "--host", "127.0.0.1", "--port", str(nosql_port), "--log-level", "warning",
-                            "--no-access-log"], env, workdir / "nosql.log", None)
+            nosql, nosql_url = _start_nosql(env, workdir, timeout_s)
             processes.append(nosql)
-            _wait_healthy(f"{nosql_url}/health", nosql, workdir / "nosql.log", timeout_s)
         env["LAB_NOSQL_URL"] = nosql_url
         port = port or free_port()
         s = scenario.server

@@ -21,7 +21,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --notebook-dir=notebooks $(ROOTFLAG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check simulator tests benchmarks
+	$(BIN)/ruff check simulator lab_apps latency_lab tests benchmarks
 
 test: lint
 	$(BIN)/python -m pytest

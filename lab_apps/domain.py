@@ -20,6 +20,7 @@ DATASET_ROWS = 50_000  # indicator ids 1..DATASET_ROWS; enough that the summary 
 SEGMENTS = 50  # the summary aggregates one segment (id % SEGMENTS) of the table
 KINDS = ("domain", "hash", "ip", "url")
 MAX_BODY_BYTES = 16 * 1024  # a larger request body is refused with 413
+MAX_READ_BYTES = 1024 * 1024  # past this a body is refused on its Content-Length, unread
 MAX_LIST_LIMIT = 100
 MAX_OFFSET = DATASET_ROWS
 MAX_SEGMENT_KEY = 100_000_000  # the load generator's Zipf keys; segment = key % SEGMENTS
@@ -150,8 +151,7 @@ class NewEvent:
 def parse_event(body: bytes, content_type: str | None) -> NewEvent:
     """Validate a POSTed event; raise ApiError naming the field, never write half of it."""
     if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "body_too_large", f"request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}",
-                       "body")
+        raise body_too_large(len(body))
     if (content_type or "").split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "unsupported_media_type", f"Content-Type must be application/json, got {content_type!r}",
                        "Content-Type")
@@ -181,6 +181,10 @@ def parse_event(body: bytes, content_type: str | None) -> NewEvent:
         raise ApiError(422, "invalid_field", f"payload must be a JSON object, got {type(payload).__name__}",
                        "payload")
     return NewEvent(type=doc["type"], severity=severity, payload=payload)
+
+
+def body_too_large(size: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"request body is {size} bytes; the limit is {MAX_BODY_BYTES}", "body")
 
 
 def _show(value: Any) -> str:

@@ -45,7 +45,17 @@ def _http(result: Response, timing: Timing, started: float, blocking: bool) -> H
 
 
 async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > domain.MAX_READ_BYTES:
+        return b""  # refused unread, as Flask's MAX_CONTENT_LENGTH does: see _too_large
     return await request.body()
+
+
+def _too_large(request: Request) -> domain.ApiError | None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > domain.MAX_READ_BYTES:
+        return domain.body_too_large(int(declared))
+    return None
 
 
 def create_app(config: AppConfig | None = None) -> FastAPI:
@@ -81,6 +91,8 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
             async def endpoint(request: Request, body: bytes = Depends(_body)):
                 started, timing = time.time(), Timing()
                 try:
+                    if (refused := _too_large(request)) is not None:
+                        raise refused
                     result = await driver.run(make(request, body, timing), timing)
                 except domain.ApiError as error:
                     result = error_response(error)
@@ -93,6 +105,8 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
             def run(request: Request, body: bytes):
                 started, timing = time.time(), Timing()
                 try:
+                    if (refused := _too_large(request)) is not None:
+                        raise refused
                     result = driver.run(make(request, body, timing), timing)
                 except domain.ApiError as error:
                     result = error_response(error)

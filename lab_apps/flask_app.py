@@ -31,7 +31,7 @@ def create_app(config: AppConfig | None = None) -> flask.Flask:
     api, driver = Api(config), SyncDriver(config)
     app = flask.Flask(__name__)
     app.extensions["latency_lab_driver"] = driver  # its owner closes it: app.extensions[...].close()
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # past this werkzeug refuses before we read it
+    app.config["MAX_CONTENT_LENGTH"] = domain.MAX_READ_BYTES  # past this werkzeug refuses it unread
 
     def respond(make, timing: Timing | None = None) -> flask.Response:
         started = time.time()
@@ -91,8 +91,7 @@ def create_app(config: AppConfig | None = None) -> flask.Flask:
 
     @app.errorhandler(413)
     def too_large(_error):
-        return respond(lambda t: fail(domain.ApiError(413, "body_too_large", "request body is larger than "
-                                                        f"{domain.MAX_BODY_BYTES} bytes", "body")))
+        return respond(lambda t: fail(domain.body_too_large(flask.request.content_length or 0)))
 
     @app.errorhandler(Exception)
     def unexpected(error):  # a bug: say so in the contract's format, never an HTML page

@@ -200,7 +200,11 @@ def start(app: str, scenario: Scenario, *, port: int | None = None, cpus: tuple[
     redis_url = redis_url or os.environ.get("REDIS_URL")
     if scenario.backends.cache == "redis" and not redis_url:
         raise ValueError("cache = 'redis' needs a Redis: pass redis_url= or set REDIS_URL")
-    db.ensure_dataset(database_url)
+    try:
+        db.ensure_dataset(database_url)
+    except Exception as exc:  # a bad URL, a DB that is down, no permission: say which
+        raise LaunchError(f"cannot prepare the database at {database_url}: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     env = {**os.environ, "LAB_SCENARIO": str(workdir / "scenario.toml"), "DATABASE_URL": database_url,
            "LAB_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     if redis_url:

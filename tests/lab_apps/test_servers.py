@@ -180,3 +180,41 @@ def test_a_server_that_cannot_start_says_why_and_leaves_nothing(tmp_path):
 def test_the_launcher_refuses_a_model_the_app_does_not_run():
     with pytest.raises(ValueError, match="for 'async' use fastapi"), serve("flask", Scenario().with_knobs(model="async")):
         pass
+
+
+def test_threadpool_tokens_cap_concurrent_def_endpoints(launched):
+    server = launched("fastapi", SLOW_DB.with_knobs(model="threadpool", workers=1, threadpool_tokens=2))
+    assert server.config()["threadpool_tokens"] == 2
+    assert most_at_once(spans(fire(server.url, 6))) == 2
+
+
+@pytest.mark.parametrize("app, model", [("flask", "sync"), ("fastapi", "async")])
+def test_deferred_background_work_leaves_the_response_time(launched, app, model):
+    base = Scenario().with_knobs(model=model, workers=1, background_ms=300.0)
+    inline = launched(app, base.with_knobs(background="inline"))
+    deferred = launched(app, base.with_knobs(background="deferred"))
+    assert phase(httpx.get(inline.url + "/indicators/3"), "app") >= 300
+    assert phase(httpx.get(deferred.url + "/indicators/3"), "app") < 100
+
+
+def test_servers_die_with_the_process_that_started_them():
+    """A notebook kernel killed outright runs no cleanup: the servers must still go."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import time\nfrom lab_apps.launcher import start\nfrom simulator import Scenario\n"
+              "s = start('fastapi', Scenario().with_knobs(model='async', workers=2))\n"
+              "print(' '.join(str(g) for g in s.pgids), flush=True)\ntime.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pgids = [int(g) for g in parent.stdout.readline().split()]
+        assert len(pgids) == 2 and all(group_alive(g) for g in pgids)
+    finally:
+        parent.kill()  # SIGKILL: no atexit, no finally, like a kernel that dies
+        parent.wait()
+        parent.stdout.close()
+    deadline = time.monotonic() + 20
+    while any(group_alive(g) for g in pgids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(group_alive(g) for g in pgids)

@@ -47,6 +47,11 @@ class AppConfig:
             raise ValueError("cache = 'redis' needs REDIS_URL (for example redis://127.0.0.1:6379/0)")
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
             raise ValueError(f"DATABASE_URL must be sqlite:///PATH or postgresql://..., got {self.database_url!r}")
+        wanted = self.scenario.backends.database
+        given = "sqlite" if self.database_url.startswith("sqlite:") else "postgresql"
+        if wanted != given:
+            raise ValueError(f"the scenario says database = {wanted!r} but DATABASE_URL is {given}: "
+                             f"{self.database_url}")
 
     @property
     def model(self) -> str:

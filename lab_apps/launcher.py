@@ -196,7 +196,16 @@ def start(app: str, scenario: Scenario, *, port: int | None = None, cpus: tuple[
     workdir = Path(tempfile.mkdtemp(prefix=f"latency-lab-{app}-"))
     (workdir / "scenario.toml").write_text(scenario.to_toml())
     data_dir = default_data_dir()
-    database_url = database_url or os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'lab.db'}"
+    if scenario.backends.database == "postgresql":
+        database_url = database_url or os.environ.get("DATABASE_URL")
+        if not database_url or db.kind(database_url) != "postgresql":
+            raise ValueError("database = 'postgresql' needs a PostgreSQL URL: pass database_url= or set "
+                             f"DATABASE_URL (got {database_url!r})")
+    else:
+        if database_url and db.kind(database_url) != "sqlite":
+            raise ValueError(f"the scenario says database = 'sqlite' but database_url is {database_url}; "
+                             "set the knob database = 'postgresql' to use it")
+        database_url = database_url or f"sqlite:///{data_dir / 'lab.db'}"
     redis_url = redis_url or os.environ.get("REDIS_URL")
     if scenario.backends.cache == "redis" and not redis_url:
         raise ValueError("cache = 'redis' needs a Redis: pass redis_url= or set REDIS_URL")

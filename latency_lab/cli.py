@@ -46,6 +46,7 @@ _FLAGS: list[tuple[str, str, Any, str]] = [
     ("--pool-size", "pool_size", int, "SQLAlchemy pool_size per process"),
     ("--max-overflow", "max_overflow", int, "SQLAlchemy max_overflow per process"),
     ("--pool-timeout-s", "pool_timeout_s", float, "SQLAlchemy pool_timeout, s"),
+    ("--database", "database", str, "database: sqlite (embedded, the default) or postgresql (needs a URL)"),
     ("--cache", "cache", str, f"cache: {', '.join(CACHE_MODES)}"),
     ("--ttl-s", "ttl_s", float, "cache TTL, s"),
     ("--keys", "key_count", int, "distinct keys requested (Zipf popularity)"),
@@ -207,6 +208,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     if args.model is None:  # each app's first model by default: Flask sync, FastAPI async
         args.model = "sync" if args.app == "flask" else "async"
+    if args.database_url:  # the URL names the backend: the scenario's database knob follows it
+        args.set.append("database=" + ("sqlite" if args.database_url.startswith("sqlite") else "postgresql"))
     scenario = _scenario(args)
     cpus = None
     if args.cpus:

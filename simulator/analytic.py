@@ -137,7 +137,8 @@ def _demands(sc: Scenario, rate_rps: float) -> dict[str, float]:
             wait += e.background_ms.mean
         out["cpu"] += p * cpu / 1000
         out["wait"] += p * wait / 1000
-        out["db_cpu"] += p * miss * e.queries_per_request * e.db_cpu_ms.mean / 1000
+        db_cpu = p * miss * e.queries_per_request * e.db_cpu_ms.mean / 1000
+        out["cpu" if b.database == "sqlite" else "db_cpu"] += db_cpu  # SQLite's CPU is the app's
         out["nosql_reads"] += p * e.nosql_reads
         out["nosql_writes"] += p * e.nosql_writes
         out["hit"] += p * h

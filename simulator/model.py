@@ -102,6 +102,7 @@ class _Model:
         self.arrivals = arrivals
 
         self.cpu = ProcessorSharing(env, h.api_cores)
+        self.embedded_db = b.database == "sqlite"
         self.db_cpu = ProcessorSharing(env, h.db_cores)
         self.processes = [_Process(i, env, sc) for i in range(s.workers)]
         self.shared_cache = TtlCache(b.ttl_s) if b.cache == "redis" else None
@@ -249,8 +250,14 @@ class _Model:
                 for _ in range(recipe.queries):
                     yield env.timeout(recipe.io() / 1000)
                     db_cpu_s = recipe.db_cpu() / 1000
-                    if db_cpu_s > 0:
+                    if db_cpu_s <= 0:
+                        pass
+                    elif not self.embedded_db:
                         yield self.db_cpu.run(db_cpu_s)
+                    elif proc.gil is None:  # SQLite: the query's CPU is this process's
+                        yield self.cpu.run(db_cpu_s)
+                    else:
+                        yield from self.cpu_burst(proc, db_cpu_s)
                 proc.pool.release()
                 self.hold["pool"] += env.now - t_conn
                 db_ms = (env.now - t_conn) * 1000

@@ -29,6 +29,7 @@ __all__ = [
     "ScenarioDoesNotFit",
     "SERVER_MODELS",
     "CACHE_MODES",
+    "DATABASES",
     "ARRIVALS",
     "KNOBS",
     "REFERENCE_ENDPOINTS",
@@ -38,6 +39,7 @@ __all__ = [
 SERVER_MODELS = ("sync", "threads", "async", "threadpool", "async-blocking")
 ASYNC_MODELS = ("async", "threadpool", "async-blocking")
 CACHE_MODES = ("off", "local", "redis")
+DATABASES = ("sqlite", "postgresql")
 ARRIVALS = ("poisson", "constant", "closed")
 BACKGROUND_MODES = ("inline", "deferred")
 
@@ -255,6 +257,9 @@ class Workload:
 class Backends:
     """Cache, relational DB pool and NoSQL client settings."""
 
+    # sqlite: embedded in each app process, so its CPU runs on the API server's cores
+    # under the process's GIL; postgresql: a server with its own db_cores.
+    database: str = "sqlite"
     cache: str = "off"  # off, local (one dict per process) or redis (one shared store)
     ttl_s: float = 300.0  # case study 002 cached dashboards for 5 minutes
     cache_value_kb: float = 2.0  # size of one cached response, for the memory check
@@ -271,6 +276,7 @@ class Backends:
 
     def __post_init__(self) -> None:
         c = "Backends"
+        _set(self, "database", _choice(c, "database", self.database, DATABASES))
         cache = "redis" if self.cache == "shared" else self.cache
         _set(self, "cache", _choice(c, "cache", cache, CACHE_MODES))
         _set(self, "ttl_s", _num(c, "ttl_s", self.ttl_s, 0, 86_400 * 30, strict=True))
@@ -399,7 +405,7 @@ class Scenario:
                 f"{available:,.0f} MB for them ({self.hardware.api_memory_mb:,.0f} MB less "
                 f"{self.hardware.api_os_reserve_mb:,.0f} MB for the OS)"
             )
-        if self.db_connections() > self.hardware.db_max_connections:
+        if self.backends.database == "postgresql" and self.db_connections() > self.hardware.db_max_connections:
             out.append(
                 f"db connections: {self.server.workers} workers can open {self.db_connections()} "
                 f"connections (pool_size {self.backends.pool_size} + max_overflow {self.backends.max_overflow} "

@@ -109,6 +109,7 @@ def pep3333_path(wsgi_app):
 
 
 def config(app: str, scenario: Scenario, *, database_url: str, nosql_url: str, redis_url: str | None = None):
+    scenario = scenario.with_knobs(database="sqlite" if database_url.startswith("sqlite") else "postgresql")
     return AppConfig(app=app, scenario=scenario, database_url=database_url, redis_url=redis_url, nosql_url=nosql_url)
 
 

@@ -145,7 +145,7 @@ def test_real_servers_answer_byte_for_byte_the_same(launched):
 
 
 def test_postgresql_and_redis_behind_real_servers(launched, postgres_url, redis_url):
-    cached = Scenario().with_knobs(cache="redis", ttl_s=30.0)
+    cached = Scenario().with_knobs(cache="redis", ttl_s=30.0, database="postgresql")
     flask = launched("flask", cached.with_knobs(model="sync", workers=2), database_url=postgres_url,
                      redis_url=redis_url)
     fastapi = launched("fastapi", cached.with_knobs(model="async", workers=2), database_url=postgres_url,
@@ -168,7 +168,8 @@ def test_cpu_pinning_is_applied_and_reported(launched):
 
 def test_a_server_that_cannot_start_says_why_and_leaves_nothing(tmp_path):
     with pytest.raises(LaunchError, match="cannot prepare the database"), \
-            serve("flask", Scenario(), database_url="postgresql://nobody@127.0.0.1:1/none"):
+            serve("flask", Scenario().with_knobs(database="postgresql"),
+                  database_url="postgresql://nobody@127.0.0.1:1/none"):
         pass
     broken = Scenario().with_knobs(model="async", cache="redis")
     with pytest.raises(LaunchError, match="not healthy|exited") as failure, \

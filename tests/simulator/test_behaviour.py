@@ -130,3 +130,12 @@ def test_analytic_and_simulated_capacity_agree_on_the_reference_scenario():
     scenario = Scenario().with_knobs(rate_rps=600.0, duration_s=30.0)  # past the 4 workers' capacity
     cap = predict(scenario).capacity_rps
     assert simulate(scenario, seed=1).summary.throughput_rps == pytest.approx(cap, rel=0.05)
+
+
+def test_sqlite_puts_the_query_cpu_on_the_api_server_and_postgresql_on_its_own_cores():
+    endpoint = Endpoint(name="q", cpu_ms=Fixed(1.0), io_ms=Fixed(1.0), db_cpu_ms=Fixed(4.0))
+    base = bare("async", 1, rate=100.0, endpoint=endpoint)
+    embedded = simulate(base.with_knobs(database="sqlite"), seed=1).summary
+    server = simulate(base.with_knobs(database="postgresql"), seed=1).summary
+    assert embedded.utilisation["db_cpu"] == 0.0 and server.utilisation["db_cpu"] > 0.05
+    assert embedded.utilisation["workers"] > 2 * server.utilisation["workers"]  # the loop held for the query CPU

@@ -81,6 +81,20 @@ def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
     _RUNNING.discard(process)
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """utime + stime of every live process in group ``pgid`` (Linux /proc; 0 elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state ppid pgrp ... utime(11) stime(12)
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -167,6 +181,10 @@ class Server:
 
     def config(self) -> dict:
         return httpx.get(f"{self.url}/config", timeout=10).json()
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the app's processes (its whole group), from /proc."""
+        return group_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         for process in self.processes:

@@ -103,6 +103,36 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--cpus", help="pin the app to these CPUs, e.g. 0 or 0,1 (Linux)")
     srv.add_argument("--database-url", help="postgresql://... (default: SQLite, or $DATABASE_URL)")
     srv.add_argument("--redis-url", help="redis://... (needed for --cache redis; default $REDIS_URL)")
+
+    ld = sub.add_parser("load", help="send a scenario's load to a running server and measure it",
+                        description="Open-loop (or closed-loop) load against URL on this machine.")
+    ld.add_argument("url", help="the server, e.g. http://127.0.0.1:8000 (loopback only)")
+    ld.add_argument("--rate", type=float, default=None, help="open-loop rate, req/s")
+    ld.add_argument("--duration", type=float, default=None, help="measured seconds (after --warmup)")
+    ld.add_argument("--warmup", type=float, default=None, help="warm-up seconds, discarded (default 5)")
+    ld.add_argument("--closed", type=int, metavar="USERS", help="closed loop with USERS users instead")
+    ld.add_argument("--think-time-s", type=float, default=None, help="closed-loop mean think time, s")
+    ld.add_argument("--endpoint", action="append", help="endpoint(s) to load (default: indicator)")
+    ld.add_argument("--cpus", help="pin the generator to these CPUs, e.g. 0")
+    ld.add_argument("--seed", type=int, default=0)
+    ld.add_argument("--save", metavar="DIR", help="save the run (rows written as they come)")
+    ld.add_argument("--json", action="store_true")
+
+    for name, text in (("measure", "start the scenario's app, send its load, stop everything, save the run"),
+                       ("compare", "calibrate, then simulate and measure at each rate; a table and a report")):
+        p = sub.add_parser(name, help=text, description=text)
+        _knob_flags(p)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--database-url", help="postgresql://... for database = postgresql")
+        p.add_argument("--redis-url", help="redis://... for cache = redis")
+        if name == "measure":
+            p.add_argument("--save", metavar="DIR", help="where to save the run (default runs/<time>-<model>)")
+        else:
+            p.add_argument("--rates", required=True, help="comma-separated rates, e.g. 20,40,60,80")
+            p.add_argument("--calibration-rps", type=float, help="rate of the calibration run "
+                           "(default: 30%% of the predicted capacity)")
+            p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     return parser
 
 
@@ -146,7 +176,8 @@ def _row(summary: dict[str, Any]) -> str:
         cells.append(fmt.format(v) if v is not None and not (isinstance(v, float) and math.isnan(v))
                      else f"{'-':>{len(fmt.format(0.0))}}")
     u = summary["utilisation"]
-    cells.append(f"{u['api_cpu']:6.0%} {u['workers']:8.0%} {u['db_cpu']:6.0%}")
+    cells.append(" ".join(f"{u[k]:{w}.0%}" if math.isfinite(u[k]) else f"{'-':>{w}}"
+                          for k, w in (("api_cpu", 6), ("workers", 8), ("db_cpu", 6))))
     return " ".join(cells)
 
 
@@ -244,6 +275,99 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         server.stop()
 
 
+def _print_measured(result, as_json: bool) -> None:
+    if as_json:
+        g = result.meta["generator"]
+        print(json.dumps({**result.summary.to_dict(), "seed": result.seed, "unreliable": result.meta["unreliable"],
+                          "partial": result.meta["partial"], "generator": g,
+                          "app_cpu_ms_per_request": result.meta.get("app_cpu_ms_per_request")}, indent=2))
+        return
+    print(_header("run"))
+    print(f"{'measured':>12} {_row({**result.summary.to_dict(), 'utilisation': _NO_UTIL})}")
+    g = result.meta["generator"]
+    print(f"p99 without the coordinated-omission correction: {result.summary.p99_uncorrected_ms:.1f} ms; "
+          f"generator lag p99 {g['lag']['p99_ms']:.1f} ms, CPU {g['cpu_share']:.0%} of a core, "
+          f"CPUs {g['cpu_affinity']}")
+    for reason in result.meta["unreliable"]:
+        print(f"UNRELIABLE: {reason}")
+    if result.meta["partial"]:
+        print(f"PARTIAL: {result.meta['partial']}")
+
+
+_NO_UTIL = {"api_cpu": math.nan, "workers": math.nan, "db_cpu": math.nan}
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from lab_apps.loadgen import load
+    from simulator.scenario import REFERENCE_ENDPOINTS
+
+    knobs: dict[str, Any] = {}
+    if args.closed is not None:
+        knobs.update(arrival="closed", users=args.closed)
+    for flag, knob in (("rate", "rate_rps"), ("duration", "duration_s"), ("warmup", "warmup_s"),
+                       ("think_time_s", "think_time_s")):
+        if getattr(args, flag) is not None:
+            knobs[knob] = getattr(args, flag)
+    scenario = Scenario().with_knobs(**knobs)
+    if args.endpoint:
+        unknown = [e for e in args.endpoint if e not in REFERENCE_ENDPOINTS]
+        if unknown:
+            raise _Fail(f"unknown endpoint {unknown[0]!r}; endpoints: {', '.join(REFERENCE_ENDPOINTS)}")
+        from dataclasses import replace
+
+        scenario = replace(scenario, workload=replace(scenario.workload, endpoints=tuple(
+            REFERENCE_ENDPOINTS[e] for e in args.endpoint)))
+    cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else None
+    record = (args.save.rstrip("/") + ".partial.csv") if args.save else None
+    result = load(args.url, scenario, seed=args.seed, cpus=cpus, record_to=record,
+                  meta={"command": "load"})
+    if args.save:
+        result.save(args.save)
+        os.unlink(record)
+    _print_measured(result, args.json)
+    return 0 if not result.meta["partial"] else 1
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    import time
+
+    from lab_apps.measure import measure
+
+    scenario = _scenario(args)
+    save = args.save or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{scenario.server.model}"
+    result = measure(scenario, seed=args.seed, save_to=save, database_url=args.database_url,
+                     redis_url=args.redis_url, progress="auto" if not args.json else None)
+    _print_measured(result, args.json)
+    if not args.json:
+        print(f"app CPU {result.meta['app_cpu_ms_per_request']:.2f} ms per request on CPUs "
+              f"{result.meta['app_cpu_affinity']}; saved to {save}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from lab_apps.compare import compare
+    from lab_apps.measure import changes
+
+    scenario = _scenario(args)
+    try:
+        rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    except ValueError:
+        raise _Fail(f"--rates takes numbers like 20,40,60; got {args.rates!r}") from None
+    result = compare(scenario, rates, seed=args.seed, calibration_rps=args.calibration_rps,
+                     database_url=args.database_url, redis_url=args.redis_url)
+    if args.html:
+        result.html(args.html)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 0
+    print(result._describe())
+    print("  " + "\n  ".join(changes(scenario, result.calibrated)))
+    print(result.table())
+    if args.html:
+        print(f"report: {args.html}")
+    return 0
+
+
 def _interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
@@ -256,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return {"simulate": _cmd_simulate, "serve": _cmd_serve}[args.command](args)
+        commands = {"simulate": _cmd_simulate, "serve": _cmd_serve, "load": _cmd_load,
+                    "measure": _cmd_measure, "compare": _cmd_compare}
+        return commands[args.command](args)
     except (_Fail, ValueError, FileExistsError, RuntimeError) as exc:
         print(f"latency-lab {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -31,6 +31,7 @@ from .distributions import Draws
 from .locks import Semaphore, Task
 from .result import COLUMNS, Result, in_window, summarise
 from .scenario import Scenario
+from .traffic import EndpointMix, arrival_times, streams
 
 __all__ = ["simulate"]
 
@@ -83,12 +84,13 @@ class _Model:
         self.trace = trace
         self.env = env = simpy.Environment()
         s, b, w, h = sc.server, sc.backends, sc.workload, sc.hardware
-        streams = iter(np.random.SeedSequence(seed).spawn(8 + 4 * len(w.endpoints)))
+        generators = iter(streams(seed, 8 + 4 * len(w.endpoints)))
 
         def rng():
-            return np.random.default_rng(next(streams))
+            return next(generators)
 
-        self.rng_arrivals, self.rng_mix, self.rng_think = rng(), rng(), rng()
+        # the first three streams are the traffic's: the load generator draws them alike
+        self.rng_arrivals, self.mix, self.rng_think = rng(), EndpointMix(w, rng()), rng()
         self.keys = ZipfKeys(w.key_count, w.zipf_alpha, rng())
         self.nosql_latency = Draws(b.nosql_latency_ms, rng())
         self.recipes = [
@@ -97,8 +99,6 @@ class _Model:
                     e.queries_per_request, e.nosql_reads, e.nosql_writes, e.background == "deferred")
             for e in w.endpoints
         ]
-        weights = np.array([e.weight for e in w.endpoints])
-        self.mix_cdf = np.cumsum(weights / weights.sum())
         self.arrivals = arrivals
 
         self.cpu = ProcessorSharing(env, h.api_cores)
@@ -214,7 +214,10 @@ class _Model:
         cache_hit = -1
         cache_ms = pool_wait_ms = db_ms = nosql_ms = 0.0
 
-        work_s = self.framework_s + recipe.cpu() / 1000
+        # Framework CPU comes in two halves: parsing and routing before the handler,
+        # serialising and writing the response after its I/O. In an event loop the
+        # second half queues for the loop again, as the real response does.
+        work_s = self.framework_s / 2 + recipe.cpu() / 1000
         if work_s <= 0:
             pass
         elif proc.gil is None:
@@ -284,6 +287,11 @@ class _Model:
         if not error and background_s > 0 and not recipe.deferred:
             yield env.timeout(background_s)
 
+        if self.framework_s > 0:
+            if proc.gil is None:
+                yield self.cpu.run(self.framework_s / 2)
+            else:
+                yield from self.cpu_burst(proc, self.framework_s / 2)
         t_end = env.now
         if trace:
             self._log(rid, "end")
@@ -327,30 +335,11 @@ class _Model:
 
     # -- traffic -----------------------------------------------------------------
 
-    def _endpoints(self, n: int) -> list[int]:
-        if len(self.mix_cdf) == 1:
-            return [0] * n
-        return np.searchsorted(self.mix_cdf, self.rng_mix.random(n), side="right").tolist()
-
-    def arrival_times(self) -> list[float]:
-        w = self.scenario.workload
-        horizon = w.warmup_s + w.duration_s
-        if self.arrivals is not None:
-            return sorted(self.arrivals)
-        if w.arrival == "constant":
-            return (np.arange(int(math.ceil(horizon * w.rate_rps))) / w.rate_rps).tolist()
-        # Poisson: exponential gaps; draw a little more than needed, then cut
-        n = int(horizon * w.rate_rps + 6 * math.sqrt(horizon * w.rate_rps) + 10)
-        times = np.cumsum(self.rng_arrivals.exponential(1.0 / w.rate_rps, n))
-        while times[-1] < horizon:
-            more = np.cumsum(self.rng_arrivals.exponential(1.0 / w.rate_rps, n)) + times[-1]
-            times = np.concatenate([times, more])
-        return times[times < horizon].tolist()
-
     def open_loop(self) -> None:
         """Send each request at its time: a chain of timeouts, each starting one request."""
-        times = self.arrival_times()
-        upcoming = iter(enumerate(zip(times, self._endpoints(len(times)), strict=True)))
+        times = sorted(self.arrivals) if self.arrivals is not None else arrival_times(self.scenario.workload,
+                                                                                       self.rng_arrivals)
+        upcoming = iter(enumerate(zip(times, self.mix.draw(len(times)), strict=True)))
         env, request = self.env, self.request
 
         def send_due(_event=None) -> None:
@@ -370,7 +359,7 @@ class _Model:
         horizon = w.warmup_s + w.duration_s
         rid = user
         while env.now < horizon:
-            ep = self._endpoints(1)[0]
+            ep = self.mix.draw(1)[0]
             req = env.process(self.request(rid, ep))
             yield req | env.timeout(w.timeout_s)
             rid += w.users

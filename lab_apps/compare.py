@@ -1,0 +1,184 @@
+"""compare(): calibrate, then at each rate simulate and measure; one table, one report.
+
+Relative errors are signed fractions, simulated minus measured over
+measured, computed from both runs' summaries at each rate. Either side
+failing fails the comparison, loudly: a comparison with one side missing
+would teach the wrong lesson.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulator.analytic import predict
+from simulator.model import simulate
+from simulator.result import Result
+from simulator.scenario import Scenario
+
+from .measure import calibrate, changes, measure, split_cpus
+
+METRICS = ("throughput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate")
+# Two short calibration runs, as shares of the (uncalibrated) predicted capacity: phase
+# times at low load, the app's CPU per request at moderate load (see calibrate()).
+PHASES_SHARE = 0.06
+CPU_SHARE = 0.3
+
+
+class ComparisonError(RuntimeError):
+    """One side of the comparison failed; the message says which and why."""
+
+
+@dataclass
+class Point:
+    rate_rps: float
+    simulated: Result
+    measured: Result
+
+    def rel_error(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for key, metric in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"),
+                            ("throughput", "throughput_rps")):
+            s, m = getattr(self.simulated.summary, metric), getattr(self.measured.summary, metric)
+            out[key] = (s - m) / m if m and math.isfinite(s) and math.isfinite(m) else None
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        def side(r: Result) -> dict[str, Any]:
+            d = r.summary.to_dict()
+            return {k: d[k] for k in METRICS}
+
+        return {"rate_rps": self.rate_rps, "simulated": side(self.simulated), "measured": side(self.measured),
+                "rel_error": self.rel_error(), "unreliable": self.measured.meta.get("unreliable", [])}
+
+
+@dataclass
+class Comparison:
+    scenario: Scenario
+    calibrated: Scenario
+    calibration: Result
+    cpu_calibration: Result | None = None
+    points: list[Point] = field(default_factory=list)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [p.to_json() for p in self.points]
+
+    def table(self) -> str:
+        head = (f"{'rate':>7} {'':>4} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}   "
+                f"{'err p50':>8} {'err p95':>8} {'err p99':>8} {'err thr':>8}")
+        lines = [head]
+        for p in self.points:
+            e = p.rel_error()
+            for label, r in (("sim", p.simulated), ("meas", p.measured)):
+                s = r.summary
+                row = (f"{p.rate_rps:7.1f} {label:>4} {s.throughput_rps:8.1f} {s.p50_ms:8.1f} {s.p95_ms:8.1f} "
+                       f"{s.p99_ms:8.1f} {s.error_rate:7.1%}")
+                if label == "sim":
+                    row += "   " + " ".join(f"{v:+8.0%}" if v is not None else f"{'-':>8}"
+                                           for v in (e["p50"], e["p95"], e["p99"], e["throughput"]))
+                elif p.measured.meta.get("unreliable"):
+                    row += "   unreliable: " + "; ".join(p.measured.meta["unreliable"])
+                lines.append(row)
+        return "\n".join(lines)
+
+    def html(self, path: str | Path) -> Path:
+        """A self-contained HTML report: latency versus load, CDFs per rate, where the time went."""
+        import plotly.graph_objects as go
+        import plotly.io as pio
+        from plotly.subplots import make_subplots
+
+        rates = [p.rate_rps for p in self.points]
+        curves = go.Figure()
+        for side, dash in (("measured", "solid"), ("simulated", "dash")):
+            for metric, color in (("p50_ms", "#1f77b4"), ("p95_ms", "#ff7f0e"), ("p99_ms", "#d62728")):
+                ys = [getattr(getattr(p, side).summary, metric) for p in self.points]
+                curves.add_trace(go.Scatter(x=rates, y=ys, name=f"{side} {metric[:3]}", mode="lines+markers",
+                                            line={"dash": dash, "color": color}))
+        curves.update_layout(title="Latency versus load: measured (solid) and simulated (dashed)",
+                             xaxis_title="offered load, req/s", yaxis_title="latency, ms", yaxis_type="log")
+        cdfs = make_subplots(rows=1, cols=len(self.points), subplot_titles=[f"{r:g} req/s" for r in rates])
+        for i, p in enumerate(self.points, start=1):
+            for side, color in (("measured", "#1f77b4"), ("simulated", "#ff7f0e")):
+                lat = np.sort(getattr(p, side).rows["latency_ms"])
+                if lat.size:
+                    step = max(1, lat.size // 400)
+                    cdfs.add_trace(go.Scatter(x=lat[::step], y=(np.arange(lat.size) / lat.size)[::step],
+                                              name=side, line={"color": color}, showlegend=i == 1), row=1, col=i)
+        cdfs.update_layout(title="Latency distributions (CDF)", height=350)
+        cdfs.update_xaxes(type="log", title_text="ms")
+        phases = go.Figure()
+        names = ("cpu_ms", "cache_ms", "pool_wait_ms", "db_ms", "nosql_ms")
+        for name in names:
+            xs, ys = [], []
+            for p in self.points:
+                for side in ("measured", "simulated"):
+                    col = getattr(p, side).rows[name]
+                    xs.append(f"{p.rate_rps:g} {side[:4]}")
+                    ys.append(float(np.mean(col)) if col.size else 0.0)
+            phases.add_trace(go.Bar(x=xs, y=ys, name=name[:-3]))
+        phases.update_layout(barmode="stack", title="Where the time went (mean ms per request, in the app)")
+        body = [
+            "<h1>Latency Lab: simulated versus measured</h1>",
+            f"<p>{html.escape(self._describe())}</p>",
+            "<h2>Calibration</h2><pre>" + html.escape("\n".join(changes(self.scenario, self.calibrated))) + "</pre>",
+            "<h2>Figures</h2><pre>" + html.escape(self.table()) + "</pre>",
+        ]
+        figures = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in
+                   enumerate((curves, cdfs, phases))]
+        page = ("<!doctype html><html><head><meta charset='utf-8'><title>Latency Lab comparison</title></head>"
+                "<body style='font-family:sans-serif;max-width:1100px;margin:auto'>" + "".join(body)
+                + "".join(figures) + "</body></html>")
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(page)
+        tmp.replace(target)  # all or nothing
+        return target
+
+    def _describe(self) -> str:
+        s = self.scenario.server
+        meta = self.calibration.meta
+        return (f"{meta.get('app', '?')} {s.model} x {s.workers} worker(s); app CPUs {meta.get('app_cpu_affinity')}, "
+                f"load generator CPUs {meta.get('generator', {}).get('cpu_affinity')}; "
+                f"phase times calibrated at {self.calibration.scenario.workload.rate_rps:g} req/s"
+                + (f", CPU per request at {self.cpu_calibration.scenario.workload.rate_rps:g} req/s."
+                   if self.cpu_calibration else "."))
+
+
+def compare(scenario: Scenario, rates: list[float], *, seed: int = 0, calibration_rps: float | None = None,
+            progress=None, database_url: str | None = None, redis_url: str | None = None) -> Comparison:
+    """Calibrate on a short low-load run, then simulate and measure at each rate."""
+    if not rates or any((not isinstance(r, (int, float))) or r <= 0 or not math.isfinite(r) for r in rates):
+        raise ValueError(f"rates must be positive numbers of req/s, got {rates!r}")
+    app_cpus, load_cpus = split_cpus()
+    on_app_cores = scenario.with_knobs(api_cores=len(app_cpus)) if app_cpus else scenario
+    capacity = predict(on_app_cores.with_knobs(rate_rps=1.0)).capacity_rps
+    kwargs = {"seed": seed, "app_cpus": app_cpus, "load_cpus": load_cpus, "progress": progress,
+              "database_url": database_url, "redis_url": redis_url}
+    try:
+        low = max(5.0, PHASES_SHARE * capacity) if calibration_rps is None else float(calibration_rps)
+        calibration = measure(scenario.with_knobs(rate_rps=low), **kwargs)
+        cpu_run = None
+        if calibration_rps is None:
+            cpu_run = measure(scenario.with_knobs(rate_rps=max(low, CPU_SHARE * capacity)), **kwargs)
+        calibrated = calibrate(calibration, scenario, cpu_from=cpu_run)
+    except Exception as exc:
+        raise ComparisonError(f"the calibration run failed: {type(exc).__name__}: {exc}") from exc
+    result = Comparison(scenario=scenario, calibrated=calibrated, calibration=calibration, cpu_calibration=cpu_run)
+    for rate in rates:
+        try:
+            measured = measure(scenario.with_knobs(rate_rps=float(rate)), **kwargs)
+        except Exception as exc:
+            raise ComparisonError(f"measuring at {rate:g} req/s failed: {type(exc).__name__}: {exc}") from exc
+        if measured.meta.get("partial"):
+            raise ComparisonError(f"measuring at {rate:g} req/s stopped early: {measured.meta['partial']}")
+        try:
+            simulated = simulate(calibrated.with_knobs(rate_rps=float(rate)), seed=seed, allow_overcommit=True)
+        except Exception as exc:
+            raise ComparisonError(f"simulating at {rate:g} req/s failed: {type(exc).__name__}: {exc}") from exc
+        result.points.append(Point(rate_rps=float(rate), simulated=simulated, measured=measured))
+    return result

@@ -1,0 +1,305 @@
+"""The load generator: the scenario's traffic against a real server, measured honestly.
+
+* Open loop (Poisson or constant): each request has a scheduled send time,
+  drawn exactly as the model draws it (simulator.traffic). Latency is taken
+  from the *scheduled* time, so a stalled server cannot hide its queue
+  behind a client that waited (coordinated omission); the send-to-response
+  figure is kept beside it. Closed loop: N users with think time, as Locust
+  does, for the lesson on why the two differ.
+* Every request becomes a row of simulator.result.COLUMNS, timeouts and
+  errors included, with the phases of its Server-Timing header. Rows are
+  appended to a CSV as they come (``record_to``), so a crash or Ctrl-C keeps
+  what was measured.
+* The generator watches itself: how far behind schedule it sent (lag
+  percentiles) and how much CPU it used. A run where the generator, not the
+  app, was the bottleneck is flagged unreliable, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from simulator.result import COLUMNS, Result, machine_info, summarise
+from simulator.scenario import Scenario
+from simulator.traffic import EndpointMix, ZipfKeys, arrival_times, streams
+
+from . import http11
+from .domain import DATASET_ROWS
+
+# a run is unreliable when the generator sent this late (p99), or used this much of its core
+MAX_LAG_P99_MS = 5.0
+MAX_GENERATOR_CPU = 0.85
+_TIMING = re.compile(r"(\w+);dur=([0-9.]+)")
+_ERRORS = {"db_pool_timeout": 3, "nosql_throttled": 4}
+_JSON = {"Content-Type": "application/json"}
+
+
+def request_for(endpoint: str, key: int) -> tuple[str, str, bytes | None]:
+    """The request the load sends for ``endpoint`` and a Zipf ``key`` (0 the most popular)."""
+    if endpoint == "indicator":
+        return "GET", f"/indicators/{key % DATASET_ROWS + 1}", None
+    if endpoint == "indicator_list":
+        return "GET", f"/indicators?limit=20&offset={(key * 20) % DATASET_ROWS}", None
+    if endpoint == "summary":
+        return "GET", f"/reports/summary?segment={key}", None
+    if endpoint == "events_read":
+        return "GET", f"/devices/dev-{key}/events", None
+    if endpoint == "events_write":
+        return "POST", f"/devices/dev-{key}/events", f'{{"type":"alert","severity":{key % 11}}}'.encode()
+    raise ValueError(f"no request for endpoint {endpoint!r}")
+
+
+def classify(status: int, body: bytes) -> int:
+    """The ERROR_CODES key of a response."""
+    if 0 < status < 400:
+        return 0
+    if status == 503 and not body.startswith(b"{"):
+        return 2  # uvicorn's own plain-text 503: --limit-concurrency
+    match = re.search(rb'"code":"(\w+)"', body)
+    return _ERRORS.get(match.group(1).decode(), 6) if match else 6
+
+
+def phases(header: str | None) -> dict[str, float]:
+    return {k: float(v) for k, v in _TIMING.findall(header or "")}
+
+
+class LoadError(RuntimeError):
+    """The load could not run (unreachable server, bad arguments)."""
+
+
+class _Recorder:
+    """Rows in memory and, as they come, in a CSV file."""
+
+    NAMES = list(COLUMNS)
+
+    def __init__(self, path: Path | None) -> None:
+        self.rows: list[tuple] = []
+        self.file = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # open for the whole run, closed by close(); line-buffered: each row reaches the disk
+            self.file = open(path, "w", buffering=1)  # noqa: SIM115
+            self.file.write(",".join(self.NAMES) + "\n")
+
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+        if self.file is not None:
+            self.file.write(",".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in row) + "\n")
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+    def table(self) -> dict[str, np.ndarray]:
+        data = np.array(self.rows, dtype=float).reshape(-1, len(self.NAMES))
+        order = np.argsort(data[:, 0], kind="stable")
+        return {n: data[order, i].astype(COLUMNS[n]) for i, n in enumerate(self.NAMES)}
+
+
+class _Run:
+    def __init__(self, url: str, scenario: Scenario, seed: int, recorder: _Recorder,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.url = url.rstrip("/")
+        self.scenario = scenario
+        self.w = scenario.workload
+        rngs = streams(seed, 8)
+        # the model's order: arrivals, endpoint mix, think times, then keys
+        self.rng_arrivals, self.mix, self.rng_think = rngs[0], EndpointMix(self.w, rngs[1]), rngs[2]
+        self.keys = ZipfKeys(self.w.key_count, self.w.zipf_alpha, rngs[3])
+        self.recorder = recorder
+        self.progress = progress
+        self.lags: list[float] = []
+        self.sent = self.done = 0
+        self.expected = 0
+        self.t0 = self.wall0 = 0.0
+
+    async def send(self, client: http11.Client, scheduled: float, endpoint: int) -> None:
+        loop = asyncio.get_running_loop()
+        method, path, body = request_for(self.w.endpoints[endpoint].name, self.keys())
+        sent = loop.time()
+        self.lags.append(sent - scheduled)
+        self.sent += 1
+        status, error, content, headers = 0, 0, b"", {}
+        try:
+            async with asyncio.timeout(self.w.timeout_s):
+                response = await client.request(method, path, body, _JSON if body else None)
+            status, content, headers = response.status, response.body, response.headers
+            error = classify(status, content)
+        except TimeoutError:
+            error = 5
+        except OSError:  # refused, reset, closed mid-response: no answer
+            error = 7
+        end = loop.time()
+        if error == 5:
+            end = sent + self.w.timeout_s
+        t = phases(headers.get("server-timing"))
+        span = headers.get("x-lab-span", "").split()
+        start = float(span[0]) - self.wall0 if span else sent - self.t0
+        self.recorder.add((
+            scheduled - self.t0, start, end - self.t0, status, error, endpoint, int(span[2]) if span else -1,
+            -1, 0, t.get("cpu", 0.0), t.get("cache", 0.0), t.get("pool", 0.0), t.get("db", 0.0),
+            t.get("nosql", 0.0), t.get("app", 0.0), (end - scheduled) * 1000, (end - sent) * 1000))
+        self.done += 1
+
+    async def open_loop(self, client: http11.Client) -> None:
+        loop = asyncio.get_running_loop()
+        times = arrival_times(self.w, self.rng_arrivals)
+        endpoints = self.mix.draw(len(times))
+        self.expected = len(times)
+        tasks = set()
+        for t, ep in zip(times, endpoints, strict=True):
+            at = self.t0 + t
+            delay = at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(self.send(client, at, ep))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def user(self, client: http11.Client, horizon: float) -> None:
+        loop = asyncio.get_running_loop()
+        while loop.time() < horizon:
+            await self.send(client, loop.time(), self.mix.draw(1)[0])
+            if self.w.think_time_s > 0:
+                await asyncio.sleep(self.rng_think.exponential(self.w.think_time_s))
+
+    async def report(self) -> None:
+        while True:
+            if self.progress is not None:
+                self.progress(self.done, self.expected)
+            await asyncio.sleep(0.25)
+
+    async def main(self) -> None:
+        loop = asyncio.get_running_loop()
+        w = self.w
+        try:
+            httpx.get(f"{self.url}/health", timeout=5.0)
+        except httpx.HTTPError as exc:
+            raise LoadError(f"cannot reach {self.url}: {type(exc).__name__}") from None
+        address = httpx.URL(self.url)
+        client = http11.Client(address.host, address.port or 80)
+        try:
+            self.t0, self.wall0 = loop.time(), time.time()
+            reporter = asyncio.create_task(self.report())
+            try:
+                if w.arrival == "closed":
+                    horizon = self.t0 + w.warmup_s + w.duration_s
+                    self.expected = int(w.users * (w.warmup_s + w.duration_s) / max(w.think_time_s, 0.01))
+                    await asyncio.gather(*(self.user(client, horizon) for _ in range(w.users)))
+                else:
+                    await self.open_loop(client)
+            finally:
+                reporter.cancel()
+                if self.progress is not None:
+                    self.progress(self.done, max(self.expected, self.done))
+        finally:
+            client.close()
+
+
+def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.PathLike | None = None,
+         progress: Callable[[int, int], None] | str | None = "auto", cpus: list[int] | None = None,
+         meta: dict[str, Any] | None = None) -> Result:
+    """Send the scenario's workload to ``url``; return the measured Result.
+
+    ``record_to``: a CSV file that receives every row as it comes. ``cpus``:
+    pin the generator (this process) to these CPUs while it runs, then
+    restore. ``progress``: "auto" (a bar in a notebook or a terminal), None,
+    or a callable(done, expected). On a server that dies mid-run, or on
+    Ctrl-C, what was measured so far is kept: the rows and the summary come
+    back with ``meta["partial"]`` saying why.
+    """
+    w = scenario.workload
+    if not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        raise LoadError(f"the load generator only sends to this machine's loopback; got {url!r}")
+    recorder = _Recorder(Path(record_to) if record_to else None)
+    run = _Run(url, scenario, seed, recorder, _progress(progress))
+    before_affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    usage0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    partial = None
+    try:
+        asyncio.run(run.main())
+    except KeyboardInterrupt:
+        partial = "interrupted (Ctrl-C)"
+    finally:
+        recorder.close()
+        generator_affinity = sorted(os.sched_getaffinity(0)) if before_affinity is not None else None
+        if cpus and before_affinity is not None:
+            os.sched_setaffinity(0, before_affinity)
+    usage1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall0
+    cpu = ((usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)) / max(wall, 1e-9)
+    rows = recorder.table()
+    errors = rows["error"]
+    if partial is None and rows["status"].size and (errors == 7).mean() > 0.5 and \
+            (errors[-max(1, errors.size // 10):] == 7).all():
+        partial = "the server stopped answering (connection errors to the end)"
+    lags = np.array(run.lags) * 1000 if run.lags else np.zeros(1)
+    lag = {"p50_ms": float(np.percentile(lags, 50)), "p99_ms": float(np.percentile(lags, 99)),
+           "max_ms": float(lags.max())}
+    reasons = []
+    if w.arrival != "closed" and lag["p99_ms"] > MAX_LAG_P99_MS:
+        reasons.append(f"the generator sent late: lag p99 {lag['p99_ms']:.1f} ms > {MAX_LAG_P99_MS:g} ms")
+    if cpu > MAX_GENERATOR_CPU:
+        reasons.append(f"the generator used {cpu:.0%} of a core (> {MAX_GENERATOR_CPU:.0%})")
+    window = (w.warmup_s, w.warmup_s + w.duration_s)
+    summary = summarise(rows, window_s=window)
+    info = {**(meta or {}), "machine": machine_info(),
+            "generator": {"lag": lag, "cpu_share": cpu, "cpu_affinity": generator_affinity,
+                          "requests_sent": run.sent, "requests_scheduled": run.expected},
+            "unreliable": reasons, "partial": partial, "url": url, "requests_total": int(rows["status"].size)}
+    return Result(kind="measured", scenario=scenario, seed=seed,
+                  rows={k: v[(rows["scheduled_s"] >= window[0]) & (rows["scheduled_s"] < window[1])]
+                        for k, v in rows.items()},
+                  summary=summary, meta=info)
+
+
+def _progress(progress):
+    if progress != "auto":
+        return progress
+    try:
+        from IPython import get_ipython
+
+        if get_ipython() is not None and "IPKernelApp" in get_ipython().config:
+            return _NotebookBar()
+    except ImportError:
+        pass
+    return _TerminalBar() if sys.stderr.isatty() else None
+
+
+class _TerminalBar:
+    def __call__(self, done: int, expected: int) -> None:
+        frac = min(1.0, done / expected) if expected else 0.0
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(f"\r[{bar:<30}] {done}/{expected} requests")
+        if expected and done >= expected:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+class _NotebookBar:
+    def __init__(self) -> None:
+        import ipywidgets
+        from IPython.display import display
+
+        self.bar = ipywidgets.IntProgress(min=0, max=1, description="load")
+        self.label = ipywidgets.Label()
+        display(ipywidgets.HBox([self.bar, self.label]))
+
+    def __call__(self, done: int, expected: int) -> None:
+        self.bar.max = max(expected, 1)
+        self.bar.value = min(done, self.bar.max)
+        self.label.value = f"{done}/{expected} requests"

@@ -1,0 +1,179 @@
+"""measure(): the real app under the scenario's load. calibrate(): a scenario fitted to it.
+
+The load generator and the app share this machine. By default each gets
+its own CPUs: the generator the first allowed CPU, the app the rest (on
+the 2-core reference machine: generator CPU 0, app CPU 1). Both
+affinities are recorded, and calibrate() tells the model how many cores
+the app really had.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from simulator.distributions import Empirical, Fixed
+from simulator.model import simulate
+from simulator.result import Result
+from simulator.scenario import KNOBS, Scenario
+
+from .launcher import app_for, serve
+from .loadgen import load
+
+CALIBRATION_SAMPLES = 400  # values kept per fitted distribution
+IDLE_SAMPLE_S = 2.0  # how long the app's idle CPU is sampled before the load
+UNCONTENDED = 80  # percentile: CPU phases above it were stretched by other processes on the core
+
+
+def split_cpus() -> tuple[list[int] | None, list[int] | None]:
+    """(app CPUs, generator CPUs): the generator gets one CPU of its own when there are two or more."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None  # one CPU: they share it, and the run's meta says so
+    return cpus[1:], cpus[:1]
+
+
+def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = None,
+            load_cpus: list[int] | None = None, database_url: str | None = None, redis_url: str | None = None,
+            save_to: str | os.PathLike | None = None, progress="auto") -> Result:
+    """Start the app the scenario's server model needs, send its load, stop everything.
+
+    Returns the measured Result; ``meta`` records the app's /config, both
+    CPU affinities, and the app's CPU time per request (from /proc). With
+    ``save_to`` the run is saved there (rows.csv + run.json), rows written as
+    they come so a failure keeps what was measured.
+    """
+    if app_cpus is None and load_cpus is None:
+        app_cpus, load_cpus = split_cpus()
+    app = app_for(scenario.server.model)
+    # rows reach this file as they come: if anything fails, what was measured stays on disk
+    record = Path(str(save_to) + ".partial.csv") if save_to else None
+    if save_to and Path(save_to).exists() and any(Path(save_to).iterdir()):
+        raise FileExistsError(f"refusing to overwrite a saved run: {save_to} is not empty")
+    with serve(app, scenario, cpus=app_cpus, database_url=database_url, redis_url=redis_url) as server:
+        config = server.config()
+        # the app's CPU while idle (gunicorn's arbiter and worker heartbeats, uvicorn's
+        # timers), so that at low load it is not mistaken for work per request
+        idle0, t_idle = server.cpu_seconds(), time.perf_counter()
+        time.sleep(IDLE_SAMPLE_S)
+        idle_rate = (server.cpu_seconds() - idle0) / (time.perf_counter() - t_idle)
+        cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+        result = load(server.url, scenario, seed=seed, cpus=load_cpus, progress=progress, record_to=record,
+                      meta={"app": app, "app_config": config})
+        app_cpu_s = server.cpu_seconds() - cpu0
+        busy_cpu_s = max(0.0, app_cpu_s - idle_rate * (time.perf_counter() - t0))
+    answered = max(1, int(result.meta["requests_total"]))
+    result.meta.update({"app_cpu_s": app_cpu_s, "app_idle_cpu_share": idle_rate,
+                        "app_cpu_ms_per_request": busy_cpu_s * 1000 / answered,
+                        "app_cpu_affinity": config["process"]["cpu_affinity"],
+                        "shared_cpus": bool(set(config["process"]["cpu_affinity"] or [])
+                                            & set(result.meta["generator"]["cpu_affinity"] or []))})
+    if save_to:
+        result.save(save_to)
+        record.unlink(missing_ok=True)
+    return result
+
+
+def _sample(values: np.ndarray, rng: np.random.Generator) -> Empirical | Fixed:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return Fixed(0.0)
+    if values.size > CALIBRATION_SAMPLES:
+        values = rng.choice(values, CALIBRATION_SAMPLES, replace=False)
+    return Empirical(np.maximum(values, 0.0))
+
+
+def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Result | None = None) -> Scenario:
+    """A scenario whose phase times come from a low-load measured run.
+
+    ``cpu_from``: a second run, at moderate load, to take the app's CPU per
+    request from. At low load an idle server pays per request for wake-ups
+    that a busy one shares (gunicorn's idle sync workers all wake for each
+    connection), so low-load CPU overstates the CPU near saturation; and at
+    moderate load an event loop's waits include waiting for the loop, so
+    moderate-load phase times overstate the waits. Each from the run that
+    shows it plainly.
+
+    * each endpoint's ``cpu_ms``: the measured CPU phase (Server-Timing ``cpu``);
+    * each query's ``io_ms``: the measured DB time per query, less the DB CPU
+      the recipe burns in it;
+    * ``framework_cpu_ms``: the app's CPU per request (from /proc) that the
+      recipe's CPU phases do not explain: HTTP parsing, routing, the driver,
+      serialisation, connection handling;
+    * ``api_cores``: the CPUs the app was pinned to;
+    * ``network_rtt_ms``: what is still left of the measured median, as a pure
+      delay (loopback, the kernel, the generator's own work).
+    """
+    if measured.kind != "measured":
+        raise ValueError("calibrate() takes a measured run")
+    sc = base or measured.scenario
+    rows = measured.rows
+    ok = (rows["error"] == 0) & (rows["status"] > 0) & (rows["status"] < 400)
+    if ok.sum() < 20:
+        raise ValueError(f"calibrate() needs at least 20 successful requests; the run has {int(ok.sum())}")
+    rng = np.random.default_rng(0)
+    endpoints = []
+    recipe_cpu = []
+    for i, e in enumerate(sc.workload.endpoints):
+        mine = ok & (rows["endpoint"] == i)
+        if not mine.any():
+            endpoints.append(e)
+            continue
+        # the CPU phase's demand: its uncontended samples (the model adds the contention itself)
+        cpu = rows["cpu_ms"][mine]
+        cpu = cpu[cpu <= np.percentile(cpu, UNCONTENDED)]
+        changes = {"cpu_ms": _sample(cpu, rng)}
+        recipe_cpu.append(mine.sum() / ok.sum() * cpu.mean())
+        queried = mine & (rows["db_ms"] > 0)
+        if e.queries_per_request and queried.any():
+            per_query = rows["db_ms"][queried] / e.queries_per_request - e.db_cpu_ms.mean
+            changes["io_ms"] = _sample(np.maximum(per_query, 0.01), rng)
+            if sc.backends.database == "sqlite":
+                recipe_cpu.append(queried.sum() / ok.sum() * e.queries_per_request * e.db_cpu_ms.mean)
+        endpoints.append(dataclasses.replace(e, **changes))
+    cpu_per_request = (cpu_from or measured).meta.get("app_cpu_ms_per_request")
+    framework = sc.server.framework_cpu_ms
+    if cpu_per_request is not None:
+        framework = max(0.0, float(cpu_per_request) - float(sum(recipe_cpu)))
+    affinity = measured.meta.get("app_cpu_affinity") or measured.meta.get("app_config", {}).get(
+        "process", {}).get("cpu_affinity")
+    fitted = sc.with_knobs(framework_cpu_ms=framework, network_rtt_ms=0.0,
+                           **({"api_cores": len(affinity)} if affinity else {}))
+    fitted = dataclasses.replace(fitted, workload=dataclasses.replace(fitted.workload, endpoints=tuple(endpoints)))
+    # what the phases and the CPU do not explain: a delay outside the app
+    simulated = simulate(fitted.with_knobs(rate_rps=max(measured.summary.throughput_rps, 0.1)), seed=1,
+                         allow_overcommit=True).summary.p50_ms
+    fitted = fitted.with_knobs(network_rtt_ms=max(0.0, measured.summary.p50_ms - simulated))
+    return fitted.with_knobs(rate_rps=sc.workload.rate_rps)
+
+
+def changes(before: Scenario, after: Scenario) -> list[str]:
+    """What calibrate() changed, one readable line per knob."""
+    lines = []
+    for name in sorted(KNOBS):
+        if KNOBS[name] == "endpoints":
+            continue
+        a, b = before.knob(name), after.knob(name)
+        if a != b:
+            lines.append(f"{name}: {_show(a)} -> {_show(b)}")
+    for e0, e1 in zip(before.workload.endpoints, after.workload.endpoints, strict=True):
+        for field in ("cpu_ms", "io_ms", "db_cpu_ms"):
+            a, b = getattr(e0, field), getattr(e1, field)
+            if a != b:
+                lines.append(f"{e0.name}.{field}: {_show(a)} -> {_show(b)}")
+    return lines
+
+
+def _show(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, Empirical):
+        v = np.asarray(value.values)
+        return f"Empirical(n={v.size}, mean={v.mean():.3g}, p50={np.median(v):.3g}, p95={np.percentile(v, 95):.3g})"
+    return repr(value)

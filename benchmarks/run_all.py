@@ -2,7 +2,8 @@
 
 Prints figures and ratios against their targets. Exits 0 whatever the
 figures (a shared, noisy machine is no place for a hard gate); pass
---strict to exit 1 when a target is missed.
+--strict to exit 1 when a target is missed, --quick to skip the 5-minute
+fidelity runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fidelity  # noqa: E402
+import loadgen_capacity  # noqa: E402
 import simulator_speed  # noqa: E402
 
 
@@ -22,9 +25,14 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores, affinity {affinity}, {time.strftime('%Y-%m-%d %H:%M')}")
     print("\n== simulator speed ==")
     rows = simulator_speed.main()
+    print("\n== load generator capacity ==")
+    rows += loadgen_capacity.main()
+    if "--quick" not in sys.argv:
+        print("\n== fidelity: simulated versus measured (about 5 minutes) ==")
+        rows += fidelity.main()
     print("\n== targets ==")
     for name, figure, target, met in rows:
-        print(f"  {name:<18} {figure:12,.2f}  target {target:>10,}  {'met' if met else 'MISSED'}")
+        print(f"  {name:<45} {figure:12,.3f}  target {target:>10,}  {'met' if met else 'MISSED'}")
     missed = [name for name, *_, met in rows if not met]
     return 1 if missed and "--strict" in sys.argv else 0
 

@@ -22,10 +22,11 @@ class ResponseError(ConnectionError):
 
 
 class Response:
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("status", "headers", "body", "sent")
 
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.status, self.headers, self.body = status, headers, body
+        self.sent = 0.0  # loop time the request was written (after waiting for a connection)
 
 
 class _Connection(asyncio.Protocol):
@@ -108,15 +109,23 @@ class _Connection(asyncio.Protocol):
 
 
 class Client:
-    """Requests to one host and port; reuses idle connections, opens more as needed."""
+    """Requests to one host and port; reuses idle connections, opens more as needed,
+    up to ``max_connections`` (then a request waits for one, as in wrk or a
+    fixed pool of users: the coordinated-omission lesson)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, max_connections: int = 1024) -> None:
         self.host, self.port = host, port
         self.idle: deque[_Connection] = deque()
         self.all: set[_Connection] = set()
+        self.slots = asyncio.Semaphore(max_connections)
 
     async def request(self, method: str, path: str, body: bytes | None = None,
                       headers: dict[str, str] | None = None) -> Response:
+        async with self.slots:
+            return await self._request(method, path, body, headers)
+
+    async def _request(self, method: str, path: str, body: bytes | None,
+                       headers: dict[str, str] | None) -> Response:
         loop = asyncio.get_running_loop()
         conn = None
         while self.idle:
@@ -132,6 +141,7 @@ class Client:
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
         conn.waiter = loop.create_future()
+        sent = loop.time()
         conn.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
         try:
             response = await conn.waiter
@@ -141,6 +151,7 @@ class Client:
             raise
         finally:
             conn.waiter = None
+        response.sent = sent
         if conn.keep_alive and conn.open:
             self.idle.append(conn)
         else:

@@ -109,7 +109,8 @@ class _Recorder:
 
 class _Run:
     def __init__(self, url: str, scenario: Scenario, seed: int, recorder: _Recorder,
-                 progress: Callable[[int, int], None] | None) -> None:
+                 progress: Callable[[int, int], None] | None, max_connections: int) -> None:
+        self.max_connections = max_connections
         self.url = url.rstrip("/")
         self.scenario = scenario
         self.w = scenario.workload
@@ -135,6 +136,7 @@ class _Run:
             async with asyncio.timeout(self.w.timeout_s):
                 response = await client.request(method, path, body, _JSON if body else None)
             status, content, headers = response.status, response.body, response.headers
+            sent = response.sent  # after any wait for a free connection: the uncorrected clock starts here
             error = classify(status, content)
         except TimeoutError:
             error = 5
@@ -190,7 +192,7 @@ class _Run:
         except httpx.HTTPError as exc:
             raise LoadError(f"cannot reach {self.url}: {type(exc).__name__}") from None
         address = httpx.URL(self.url)
-        client = http11.Client(address.host, address.port or 80)
+        client = http11.Client(address.host, address.port or 80, self.max_connections)
         try:
             self.t0, self.wall0 = loop.time(), time.time()
             reporter = asyncio.create_task(self.report())
@@ -211,7 +213,7 @@ class _Run:
 
 def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.PathLike | None = None,
          progress: Callable[[int, int], None] | str | None = "auto", cpus: list[int] | None = None,
-         meta: dict[str, Any] | None = None) -> Result:
+         max_connections: int = 1024, meta: dict[str, Any] | None = None) -> Result:
     """Send the scenario's workload to ``url``; return the measured Result.
 
     ``record_to``: a CSV file that receives every row as it comes. ``cpus``:
@@ -219,13 +221,17 @@ def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.Pat
     restore. ``progress``: "auto" (a bar in a notebook or a terminal), None,
     or a callable(done, expected). On a server that dies mid-run, or on
     Ctrl-C, what was measured so far is kept: the rows and the summary come
-    back with ``meta["partial"]`` saying why.
+    back with ``meta["partial"]`` saying why. ``max_connections``: at most this
+    many requests in flight; a request due while all are busy waits for one
+    (and its corrected latency shows that wait, its uncorrected one does not).
     """
+    if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+        raise ValueError(f"max_connections must be an integer >= 1, got {max_connections!r}")
     w = scenario.workload
     if not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
         raise LoadError(f"the load generator only sends to this machine's loopback; got {url!r}")
     recorder = _Recorder(Path(record_to) if record_to else None)
-    run = _Run(url, scenario, seed, recorder, _progress(progress))
+    run = _Run(url, scenario, seed, recorder, _progress(progress), max_connections)
     before_affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if cpus:
         os.sched_setaffinity(0, cpus)

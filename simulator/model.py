@@ -103,6 +103,7 @@ class _Model:
 
         self.cpu = ProcessorSharing(env, h.api_cores)
         self.embedded_db = b.database == "sqlite"
+        self.event_loop = s.model == "async"
         self.db_cpu = ProcessorSharing(env, h.db_cores)
         self.processes = [_Process(i, env, sc) for i in range(s.workers)]
         self.shared_cache = TtlCache(b.ttl_s) if b.cache == "redis" else None
@@ -135,16 +136,24 @@ class _Model:
     def _log(self, rid: int, what: str) -> None:
         self.trace.append((round(self.env.now * 1000, 6), rid, what))
 
-    def cpu_burst(self, proc: _Process, work_s: float):
-        """Run Python code: hold the process's GIL (or loop), share the cores."""
+    def cpu_burst(self, proc: _Process, work_s: float, first: bool = False):
+        """Run Python code: hold the process's GIL (or loop), share the cores.
+
+        ``first``: a new request's first burst. An asyncio loop runs every
+        callback already ready (requests in progress) before it polls for new
+        connections, which meanwhile wait in the kernel's backlog, so on an
+        event loop a new request queues behind the work in progress.
+        """
         gil = proc.gil
         if gil is None:
             yield self.cpu.run(work_s)
             return
         quantum = self.switch_s if proc.sliced else math.inf
+        later = first and self.event_loop
         while work_s > 0:
             q = work_s if work_s <= quantum else quantum
-            wait = gil.acquire()
+            wait = gil.acquire(later)
+            later = False
             if wait is not None:
                 yield wait
             t0 = self.env.now
@@ -183,7 +192,7 @@ class _Model:
         recipe = self.recipes[ep]
         self.pending[rid] = (t_sched, ep)
         if self.gunicorn:
-            if len(self.slots.waiters) >= self.scenario.server.backlog:
+            if self.slots.queued() >= self.scenario.server.backlog:
                 self._reject(rid, t_sched, ep, -1, 0, _BACKLOG)  # connection refused: no response
                 return
             wait = self.slots.acquire()
@@ -223,7 +232,7 @@ class _Model:
         elif proc.gil is None:
             yield self.cpu.run(work_s)
         else:
-            yield from self.cpu_burst(proc, work_s)
+            yield from self.cpu_burst(proc, work_s, first=True)
         t = env.now
         cpu_ms = (t - t_start) * 1000
 
@@ -381,9 +390,9 @@ class _Model:
         """Queue lengths over time, for the notebooks' charts."""
         env = self.env
         while env.now <= until:
-            accept = len(self.slots.waiters) if self.gunicorn else 0
-            gil_wait = sum(len((p.gil or p.loop).waiters) for p in self.processes if (p.gil or p.loop))
-            pool_wait = sum(len(p.pool.waiters) for p in self.processes)
+            accept = self.slots.queued() if self.gunicorn else 0
+            gil_wait = sum((p.gil or p.loop).queued() for p in self.processes if (p.gil or p.loop))
+            pool_wait = sum(p.pool.queued() for p in self.processes)
             busy = self.slots.in_use if self.gunicorn else sum(p.inflight for p in self.processes)
             self.samples.append((env.now, accept, busy, self.cpu.jobs, gil_wait, pool_wait, self.db_cpu.jobs))
             yield env.timeout(every_s)

@@ -93,3 +93,26 @@ def test_a_closed_pipe_is_not_an_error():
     done = subprocess.run(f"'{exe}' simulate --sweep rate=10:200:10 --duration 2 | head -2", shell=True,
                           capture_output=True, text=True, timeout=120)
     assert "Traceback" not in done.stderr and len(done.stdout.splitlines()) == 2
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["load", "http://127.0.0.1:1", "--rate", "5", "--duration", "1"], ["cannot reach http://127.0.0.1:1"]),
+    (["load", "http://127.0.0.1:1", "--rate", "0"], ["Workload.rate_rps"]),
+    (["load", "http://127.0.0.1:1", "--rate", "-3"], ["Workload.rate_rps"]),
+    (["load", "http://127.0.0.1:1", "--endpoint", "nope"], ["unknown endpoint 'nope'"]),
+    (["compare", "--rates", "10,x"], ["--rates takes numbers"]),
+    (["measure", "--rate", "0"], ["Workload.rate_rps"]),
+])
+def test_load_measure_compare_bad_input_is_one_line_and_exit_2(capsys, argv, words):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    for word in words:
+        assert word in err
+
+
+def test_a_scenario_file_with_a_typo_names_the_key(capsys, tmp_path):
+    path = tmp_path / "typo.toml"
+    path.write_text("[server]\nmodel = \"async\"\nworkrs = 2\n")
+    for command in (["measure", str(path)], ["compare", str(path), "--rates", "10"], ["simulate", str(path)]):
+        code, _out, err = run(capsys, *command)
+        assert code == 2 and "unknown key(s) workrs" in err and str(path) in err

@@ -94,13 +94,14 @@ def _sample(values: np.ndarray, rng: np.random.Generator) -> Empirical | Fixed:
 def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Result | None = None) -> Scenario:
     """A scenario whose phase times come from a low-load measured run.
 
-    ``cpu_from``: a second run, at moderate load. The app's CPU per request
-    is then the marginal one, the slope of CPU per second between the two
-    runs: at low load an idle server pays per request for wake-ups that a
-    busy one shares (gunicorn's idle sync workers all wake for each
-    connection), so the low-load average overstates the CPU near saturation.
-    Phase times still come from the low-load run: at moderate load an event
-    loop's waits include waiting for the loop itself.
+    ``cpu_from``: a second run, at moderate load, to take the app's CPU per
+    request from (idle CPU subtracted). At low load an idle server pays per
+    request for wake-ups that a busy one shares (gunicorn's idle sync workers
+    all wake for each connection), so the low-load figure overstates the CPU
+    near saturation. (The slope between the two runs was tried: it cancels
+    fixed costs but is the difference of two noisy figures, and did no
+    better.) Phase times still come from the low-load run: at moderate load
+    an event loop's waits include waiting for the loop itself.
 
     * each endpoint's ``cpu_ms``: the measured CPU phase (Server-Timing ``cpu``);
     * each query's ``io_ms``: the measured DB time per query, less the DB CPU
@@ -139,8 +140,7 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
             if sc.backends.database == "sqlite":
                 recipe_cpu.append(queried.sum() / ok.sum() * e.queries_per_request * e.db_cpu_ms.mean)
         endpoints.append(dataclasses.replace(e, **changes))
-    cpu_per_request = _marginal_cpu_ms(measured, cpu_from) if cpu_from is not None else \
-        measured.meta.get("app_cpu_ms_per_request")
+    cpu_per_request = (cpu_from or measured).meta.get("app_cpu_ms_per_request")
     framework = sc.server.framework_cpu_ms
     if cpu_per_request is not None:
         framework = max(0.0, float(cpu_per_request) - float(sum(recipe_cpu)))
@@ -154,20 +154,6 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
                          allow_overcommit=True).summary.p50_ms
     fitted = fitted.with_knobs(network_rtt_ms=max(0.0, measured.summary.p50_ms - simulated))
     return fitted.with_knobs(rate_rps=sc.workload.rate_rps)
-
-
-def _marginal_cpu_ms(low: Result, mid: Result) -> float | None:
-    """The CPU one more request costs: the slope of the app's CPU per second between
-    two rates. Fixed costs (idle timers, heartbeats) cancel, and so does most of what
-    only an idle server pays (idle gunicorn workers all waking for each connection)."""
-    try:
-        cpu = [r.meta["app_cpu_s"] / r.meta["app_wall_s"] for r in (low, mid)]
-        rate = [r.meta["app_rate_rps"] for r in (low, mid)]
-    except (KeyError, ZeroDivisionError):
-        return mid.meta.get("app_cpu_ms_per_request")
-    if rate[1] - rate[0] < 0.2 * rate[1]:  # too close together for a slope: use the moderate run's mean
-        return mid.meta.get("app_cpu_ms_per_request")
-    return max(0.0, (cpu[1] - cpu[0]) / (rate[1] - rate[0]) * 1000)
 
 
 def changes(before: Scenario, after: Scenario) -> list[str]:

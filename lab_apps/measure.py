@@ -30,7 +30,8 @@ UNCONTENDED = 80  # percentile: CPU phases above it were stretched by other proc
 
 
 def split_cpus() -> tuple[list[int] | None, list[int] | None]:
-    """(app CPUs, generator CPUs): the generator gets one CPU of its own when there are two or more."""
+    """(app CPUs, generator CPUs): the generator gets one CPU of its own when there are two or more;
+    measure() then gives the app at most the scenario's api_cores of the rest."""
     if not hasattr(os, "sched_getaffinity"):
         return None, None
     cpus = sorted(os.sched_getaffinity(0))
@@ -51,6 +52,8 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
     """
     if app_cpus is None and load_cpus is None:
         app_cpus, load_cpus = split_cpus()
+        if app_cpus:  # the scenario's api_cores: the app gets at most that many CPUs
+            app_cpus = app_cpus[:scenario.hardware.api_cores]
     app = app_for(scenario.server.model)
     # rows reach this file as they come: if anything fails, what was measured stays on disk
     record = Path(str(save_to) + ".partial.csv") if save_to else None

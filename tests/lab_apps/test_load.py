@@ -153,3 +153,22 @@ def test_compare_fails_loudly_when_a_side_fails(monkeypatch):
         compare(QUICK.with_knobs(model="async"), [20.0], calibration_rps=10.0)
     with pytest.raises(ValueError, match="rates must be positive"):
         compare(QUICK, [0.0])
+
+
+def test_api_cores_is_the_number_of_cpus_the_app_gets(monkeypatch):
+    from lab_apps import measure as m
+
+    monkeypatch.setattr(m, "split_cpus", lambda: ([1, 2, 3], [0]))
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_serve(app, scenario, cpus=None, **_kw):
+        seen["cpus"] = cpus
+        raise Stop
+
+    monkeypatch.setattr(m, "serve", fake_serve)
+    with pytest.raises(Stop):
+        m.measure(QUICK.with_knobs(api_cores=2), progress=None)
+    assert seen["cpus"] == [1, 2]

@@ -83,7 +83,6 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     app = FastAPI(title="Latency Lab API", version="1.0", redirect_slashes=False, lifespan=lifespan,
                   description="The security-intelligence API of case study 000, served identically by Flask and "
                               "FastAPI.")
-    app.openapi_schema = None
     model = config.model
     if isinstance(driver, AsyncDriver):
 

@@ -76,16 +76,22 @@ def create_app(scenario: Scenario | None = None):
             raise ValueError("body must be a JSON object with a string key")
         return doc
 
+    async def spend(bucket: TokenBucket) -> JSONResponse | None:
+        """One unit from ``bucket``, then the call's latency, throttled or not; the error if throttled."""
+        ok = bucket.take(time.monotonic())
+        await asyncio.sleep(state["store"].latency_ms() / 1000)
+        if ok:
+            return None
+        return error(THROTTLED, "The level of configured provisioned throughput for the table was exceeded.")
+
     async def get(request: Request):
         store = state["store"]
         try:
             doc = await body(request)
         except ValueError as exc:
             return error("ValidationException", str(exc))
-        ok = store.reads.take(time.monotonic())
-        await asyncio.sleep(store.latency_ms() / 1000)
-        if not ok:
-            return error(THROTTLED, "The level of configured provisioned throughput for the table was exceeded.")
+        if (throttled := await spend(store.reads)) is not None:
+            return throttled
         return JSONResponse({"items": store.items.get(doc["key"], [])[-MAX_ITEMS_RETURNED:][::-1]})
 
     async def put(request: Request):
@@ -96,10 +102,8 @@ def create_app(scenario: Scenario | None = None):
                 raise ValueError("item must be a JSON object with a string id")
         except ValueError as exc:
             return error("ValidationException", str(exc))
-        ok = store.writes.take(time.monotonic())
-        await asyncio.sleep(store.latency_ms() / 1000)
-        if not ok:
-            return error(THROTTLED, "The level of configured provisioned throughput for the table was exceeded.")
+        if (throttled := await spend(store.writes)) is not None:
+            return throttled
         item = doc["item"]
         # check-and-write with no await between: atomic on the one event loop
         if doc.get("if_absent") and item["id"] in store.ids:

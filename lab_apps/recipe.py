@@ -11,9 +11,12 @@ recipe as the model's (DESIGN.md): CPU, cache, DB, NoSQL, background work.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+
+from simulator.distributions import Draws
 
 from . import cpu_work, domain
 from .db import AGGREGATE, ONE, PAGE, TOP, WAIT
@@ -108,13 +111,16 @@ class Api:
     def __init__(self, config) -> None:
         self.config = config
         self.cache_on = config.scenario.backends.cache != "off"
-        self.rng = random.Random()  # phase times drawn from the recipe's distributions
-        import numpy as np
-
-        self._np = np.random.default_rng()
+        self._rng = np.random.default_rng()
+        self._draws: dict = {}  # distribution -> its block-drawn stream, made on first use
 
     def _draw(self, dist) -> float:
-        return float(dist.sample(self._np, 1)[0]) if dist.variance else dist.mean
+        if not dist.variance:
+            return dist.mean
+        draws = self._draws.get(dist)
+        if draws is None:
+            draws = self._draws[dist] = Draws(dist, self._rng)
+        return draws()
 
     def _cpu(self, recipe, timing: Timing):
         import time
@@ -123,9 +129,9 @@ class Api:
         cpu_work.burn(self._draw(recipe.cpu_ms))
         timing.cpu += (time.perf_counter() - t0) * 1000
 
-    def _extra_queries(self, recipe, data_queries: int) -> tuple:
-        """The recipe's queries: each a real server-side wait plus DB CPU; the first
-        ``data_queries`` also fetch the data (the statements that follow)."""
+    def _extra_queries(self, recipe) -> tuple:
+        """The recipe's queries: each a real server-side wait plus DB CPU (the data
+        statements an endpoint needs go before them, on the same connection)."""
         return tuple((WAIT, {"io_ms": self._draw(recipe.io_ms), "db_cpu_ms": self._draw(recipe.db_cpu_ms)}, "none")
                      for _ in range(recipe.queries_per_request))
 
@@ -159,7 +165,7 @@ class Api:
             if recipe.queries_per_request == 0:  # no DB in the recipe: rows are a function of the id
                 row = domain.indicator_row(indicator_id) if indicator_id <= domain.DATASET_ROWS else None
             else:
-                results = yield Queries(((ONE, {"id": indicator_id}, "one"),) + self._extra_queries(recipe, 1))
+                results = yield Queries(((ONE, {"id": indicator_id}, "one"),) + self._extra_queries(recipe))
                 row = results[0]
             if row is None:
                 raise ApiError(404, "not_found", f"indicator {indicator_id} does not exist", "id")
@@ -181,7 +187,7 @@ class Api:
                 rows = [domain.indicator_row(i) for i in ids]
             else:
                 results = yield Queries(((PAGE, {"limit": limit, "offset": offset}, "all"),)
-                                        + self._extra_queries(recipe, 1))
+                                        + self._extra_queries(recipe))
                 rows = results[0]
             return domain.list_body(rows, limit, offset)
 
@@ -203,7 +209,7 @@ class Api:
             # one aggregation, then q - 1 lookups of the top rows: the N+1 pattern
             statements = ((AGGREGATE, {"segment": segment}, "all"),) + tuple(
                 (TOP, {"segment": segment, "rank": rank}, "one") for rank in range(q - 1))
-            results = yield Queries(statements + self._extra_queries(recipe, q))
+            results = yield Queries(statements + self._extra_queries(recipe))
             kinds = [{"kind": r["kind"], "n": r["n"], "mean_score": round(float(r["mean_score"]), 4),
                       "max_severity": r["max_severity"]} for r in results[0]]
             return domain.summary_body(key, kinds, [r for r in results[1:q] if r is not None])
@@ -219,7 +225,7 @@ class Api:
         recipe = self.config.recipe("events_read")
         self._cpu(recipe, timing)
         if recipe.queries_per_request:
-            yield Queries(self._extra_queries(recipe, 0))
+            yield Queries(self._extra_queries(recipe))
         items: list = []
         for _ in range(recipe.nosql_reads):
             items = (yield NoSql("/get", {"key": device}))["items"]
@@ -238,7 +244,7 @@ class Api:
         recipe = self.config.recipe("events_write")
         self._cpu(recipe, timing)
         if recipe.queries_per_request:
-            yield Queries(self._extra_queries(recipe, 0))
+            yield Queries(self._extra_queries(recipe))
         for _ in range(recipe.nosql_reads):
             yield NoSql("/get", {"key": device})
         item = event.as_item(domain.event_id(device, key), device)

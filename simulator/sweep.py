@@ -70,8 +70,6 @@ def parse_sweep(spec: str) -> tuple[str, list[Any]]:
                 raise ValueError(f"sweep {name}: values must be numbers; got {values!r}") from None
     if whole:
         points = [int(p) for p in points]
-    elif numeric:
-        points = [int(p) if float(p).is_integer() and isinstance(probe, int) else float(p) for p in points]
     return name, points
 
 

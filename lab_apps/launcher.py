@@ -64,8 +64,12 @@ def _child_setup(cpus: tuple[int, ...] | None):
     return setup
 
 
-def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """SIGTERM the process group, wait, SIGKILL what is left; reap the leader."""
+def stop_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the process group, wait, SIGKILL what is left; reap the leader.
+
+    The leader is always reaped before returning: an unreaped child is a zombie
+    that keeps its group "alive" and makes ``Popen.__del__`` warn.
+    """
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -77,7 +81,10 @@ def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
     while group_alive(process.pid) and time.monotonic() < deadline:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+        process.poll()  # reap the leader once it has died, so the group can empty
         time.sleep(0.05)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
     _RUNNING.discard(process)
 
 
@@ -108,7 +115,7 @@ def group_alive(pgid: int) -> bool:
 @atexit.register
 def _stop_all() -> None:
     for process in list(_RUNNING):
-        _stop(process, grace_s=3.0)
+        stop_group(process, grace_s=3.0)
 
 
 def _start(cmd: list[str], env: dict[str, str], log: Path, cpus: tuple[int, ...] | None) -> subprocess.Popen:
@@ -134,7 +141,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: flo
             last = type(exc).__name__
         time.sleep(0.1)
     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-    _stop(process)
+    stop_group(process)
     state = f"exited with {process.returncode}" if process.returncode is not None else f"not healthy ({last})"
     raise LaunchError(f"{' '.join(process.args[:4])}... {state} within {timeout_s:g} s; its log ends:\n{tail}")
 
@@ -158,7 +165,7 @@ def nosql_service(scenario: Scenario, timeout_s: float = 30.0):
     try:
         yield url
     finally:
-        _stop(process)
+        stop_group(process)
 
 
 @dataclass
@@ -188,7 +195,7 @@ class Server:
 
     def stop(self) -> None:
         for process in self.processes:
-            _stop(process)
+            stop_group(process)
 
     def __enter__(self) -> Server:
         return self
@@ -199,8 +206,12 @@ class Server:
 
 def start(app: str, scenario: Scenario, *, port: int | None = None, cpus: tuple[int, ...] | list[int] | None = None,
           database_url: str | None = None, redis_url: str | None = None, nosql_url: str | None = None,
-          timeout_s: float = 60.0) -> Server:
-    """Start ``app`` ("flask" or "fastapi") serving ``scenario``; return once /health answers 200."""
+          timeout_s: float = 60.0, root_path: str = "") -> Server:
+    """Start ``app`` ("flask" or "fastapi") serving ``scenario``; return once /health answers 200.
+
+    ``root_path``: the prefix a reverse proxy (jupyter-server-proxy on Binder) serves the app
+    under and strips; FastAPI needs it so /docs fetches the schema through the proxy.
+    """
     if app not in APPS:
         raise ValueError(f"app must be flask or fastapi, got {app!r}")
     model = scenario.server.model
@@ -257,13 +268,15 @@ def start(app: str, scenario: Scenario, *, port: int | None = None, cpus: tuple[
                    "--timeout-graceful-shutdown", "5"]
             if s.limit_concurrency is not None:
                 cmd += ["--limit-concurrency", str(s.limit_concurrency)]
+            if root_path:
+                cmd += ["--root-path", root_path.rstrip("/")]
         process = _start(cmd, env, workdir / f"{app}.log", cpus)
         processes.insert(0, process)
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(f"{url}/health", process, workdir / f"{app}.log", timeout_s)
     except BaseException:
         for p in processes:
-            _stop(p)
+            stop_group(p)
         raise
     return Server(app=app, scenario=scenario, url=url, nosql_url=nosql_url, process=process, nosql=nosql,
                   workdir=workdir, cpus=cpus, processes=processes)

@@ -121,7 +121,8 @@ def _demands(sc: Scenario, rate_rps: float) -> dict[str, float]:
     weights = weights / weights.sum()
     caches = s.workers if b.cache == "local" else 1
     hit = ttl_hit_ratio(rate_rps, b.ttl_s, w.key_count, w.zipf_alpha, caches) if b.cache != "off" else 0.0
-    out = dict(cpu=0.0, wait=0.0, db_cpu=0.0, nosql_reads=0.0, nosql_writes=0.0, hit=0.0, cacheable=0.0)
+    out = dict(cpu=0.0, wait=0.0, db_cpu=0.0, nosql_reads=0.0, nosql_writes=0.0, hit=0.0, cacheable=0.0, conn=0.0)
+    classes: list[tuple[float, float]] = []  # (share of requests, time in the server with no queueing, s)
     for p, e in zip(weights, w.endpoints, strict=True):
         cached = e.cacheable and b.cache != "off"
         h = hit if cached else 0.0
@@ -135,14 +136,26 @@ def _demands(sc: Scenario, rate_rps: float) -> dict[str, float]:
         wait += miss * e.queries_per_request * e.io_ms.mean + b.nosql_latency_ms.mean * (e.nosql_reads + e.nosql_writes)
         if e.background == "inline":
             wait += e.background_ms.mean
+        # the two kinds of request this endpoint makes: a cache hit skips the queries, a miss runs them
+        rtt = b.redis_rtt_ms if cached and b.cache == "redis" else 0.0
+        common = cpu + b.nosql_latency_ms.mean * (e.nosql_reads + e.nosql_writes) + (
+            e.background_ms.mean if e.background == "inline" else 0.0)
+        if h > 0:
+            classes.append((p * h, (common + rtt) / 1000))
+        if miss > 0:
+            classes.append((p * miss, (common + 2 * rtt + e.queries_per_request * (e.io_ms.mean + e.db_cpu_ms.mean))
+                            / 1000))
         out["cpu"] += p * cpu / 1000
         out["wait"] += p * wait / 1000
         db_cpu = p * miss * e.queries_per_request * e.db_cpu_ms.mean / 1000
         out["cpu" if b.database == "sqlite" else "db_cpu"] += db_cpu  # SQLite's CPU is the app's
+        # a request holds one pooled connection for all its queries (lab_apps.recipe, the model's request())
+        out["conn"] += p * miss * e.queries_per_request * (e.io_ms.mean + e.db_cpu_ms.mean) / 1000
         out["nosql_reads"] += p * e.nosql_reads
         out["nosql_writes"] += p * e.nosql_writes
         out["hit"] += p * h
         out["cacheable"] += p * cached
+    out["classes"] = classes
     return out
 
 
@@ -157,6 +170,13 @@ def predict(scenario: Scenario) -> Prediction:
         first = _solve(sc, d, rate)
         d = _demands(sc, max(first[0], 1e-9))
     x, cap, bottleneck, n_mean, p_wait, cap_wait_s = _solve(sc, d, rate)
+    # limits outside the flow-equivalent server: provisioned NoSQL units and the DB pools
+    nosql_cap = min(h.nosql_read_units / d["nosql_reads"] if d["nosql_reads"] else math.inf,
+                    h.nosql_write_units / d["nosql_writes"] if d["nosql_writes"] else math.inf)
+    for limit, name in ((nosql_cap, "nosql capacity"), (_pool_capacity(sc, d["conn"]), "DB connection pool")):
+        if limit < cap:
+            cap, bottleneck = limit, name
+    x = min(x, cap)
     blocking = s.model == "async-blocking"
     hold = d["cpu"] + d["db_cpu"] + d["wait"]  # time in the server with nothing to queue for
     if closed:
@@ -173,10 +193,6 @@ def predict(scenario: Scenario) -> Prediction:
         "nosql_read": x * d["nosql_reads"] / h.nosql_read_units,
         "nosql_write": x * d["nosql_writes"] / h.nosql_write_units,
     }
-    nosql_cap = min(h.nosql_read_units / d["nosql_reads"] if d["nosql_reads"] else math.inf,
-                    h.nosql_write_units / d["nosql_writes"] if d["nosql_writes"] else math.inf)
-    if nosql_cap < cap:
-        cap, bottleneck = nosql_cap, "nosql capacity"
     rtt_s = h.network_rtt_ms / 1000
     if math.isfinite(mean_s):
         # Queueing delay, in two parts: waiting for the cap (sync workers,
@@ -187,13 +203,8 @@ def predict(scenario: Scenario) -> Prediction:
         cap_wait = min(cap_wait_s, queue_s)
         shared = queue_s - cap_wait
 
-        def quantile(q: float) -> float:
-            tail = 1 - q
-            extra = cap_wait / p_wait * math.log(p_wait / tail) if p_wait > tail else 0.0
-            extra += shared * math.log(1 / tail)
-            return (min(hold, mean_s) + extra + rtt_s) * 1000
-
-        p50, p95, p99 = quantile(0.50), quantile(0.95), quantile(0.99)
+        p50, p95, p99 = _mixture_quantiles(d["classes"], min(1.0, mean_s / hold) if hold > 0 else 1.0,
+                                           cap_wait, shared, p_wait, rtt_s, (0.50, 0.95, 0.99))
         mean_ms = (mean_s + rtt_s) * 1000
     else:
         mean_ms = p50 = p95 = p99 = math.inf
@@ -201,6 +212,48 @@ def predict(scenario: Scenario) -> Prediction:
                       mean_ms=float(mean_ms), p50_ms=float(p50), p95_ms=float(p95), p99_ms=float(p99),
                       cache_hit_ratio=d["hit"] / d["cacheable"] if d["cacheable"] else math.nan,
                       utilisation={k: float(v) for k, v in util.items()})
+
+
+def _mixture_quantiles(classes, scale: float, cap_wait: float, shared: float, p_wait: float, rtt_s: float,
+                       qs) -> list[float]:
+    """Quantiles (ms) of the response time: each class's own time plus a queueing delay all share.
+
+    The delay has a part for waiting for the cap (with probability p_wait, an
+    exponential of mean cap_wait / p_wait) and a part for sharing the CPU (an
+    exponential of mean ``shared``); its quantile at tail t is the sum of the
+    two parts' quantiles, as for one class. The response time is a mixture over
+    the classes (endpoints, cache hits and misses), whose CDF is solved for q.
+    """
+    tails = np.geomspace(1e-12, 1.0, 600)
+    extra = shared * np.log(1 / tails)
+    if p_wait > 0 and cap_wait > 0:
+        extra = extra + np.where(p_wait > tails, cap_wait / p_wait * np.log(np.maximum(p_wait / tails, 1.0)), 0.0)
+    order = np.argsort(extra)
+    xs, cdf = extra[order], (1 - tails)[order]  # P(delay <= x)
+    shares = np.array([c[0] for c in classes], dtype=float)
+    holds = np.array([c[1] for c in classes], dtype=float) * scale + rtt_s
+    shares = shares / shares.sum()
+    grid = np.unique(np.concatenate([holds[:, None] + xs[None, :]]).ravel())
+    mix = (shares[:, None] * np.interp(grid[None, :] - holds[:, None], xs, cdf, left=0.0, right=1.0)).sum(axis=0)
+    return [float(grid[min(np.searchsorted(mix, q), grid.size - 1)]) * 1000 for q in qs]
+
+
+def _pool_capacity(sc: Scenario, conn_s: float) -> float:
+    """Requests per second the DB pools can serve: connections in use / time each request holds one.
+
+    A pool lends at most pool_size + max_overflow connections per process, and
+    a process never has more requests holding one than it runs at once.
+    """
+    if conn_s <= 0:
+        return math.inf
+    s, b = sc.server, sc.backends
+    per_process = b.pool_size + b.max_overflow
+    running = {"sync": 1, "threads": s.threads, "threadpool": s.threadpool_tokens, "async-blocking": 1}.get(s.model)
+    if running is not None:
+        per_process = min(per_process, running)
+    if s.limit_concurrency is not None:
+        per_process = min(per_process, s.limit_concurrency)
+    return s.workers * per_process / conn_s
 
 
 def _groups(sc: Scenario) -> tuple[int, float, int | None]:

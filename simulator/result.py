@@ -182,8 +182,9 @@ class Result:
         return {"kind": self.kind, "seed": self.seed, "summary": self.summary.to_dict(),
                 "scenario": self.scenario.to_dict(), "meta": meta}
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``rows.csv`` and ``run.json`` into ``directory``, all or nothing."""
+    def save(self, directory: str | os.PathLike, *, compress: bool = False) -> Path:
+        """Write ``rows.csv`` (``rows.csv.gz`` with ``compress``) and ``run.json`` into
+        ``directory``, all or nothing."""
         target = Path(directory)
         if target.exists() and any(target.iterdir()):
             raise FileExistsError(f"refusing to overwrite a saved run: {target} is not empty")
@@ -194,7 +195,7 @@ class Result:
             table = np.column_stack([np.asarray(self.rows[c], dtype=float) for c in names]) \
                 if self.rows["status"].size else np.empty((0, len(names)))
             fmt = ["%d" if COLUMNS[c] is int else "%.6f" for c in names]
-            np.savetxt(tmp / "rows.csv", table, delimiter=",", header=",".join(names), comments="", fmt=fmt)
+            np.savetxt(tmp / ("rows.csv.gz" if compress else "rows.csv"), table, delimiter=",", header=",".join(names), comments="", fmt=fmt)
             doc = self.to_json() | {"timeseries": {k: np.asarray(v).tolist() for k, v in self.timeseries.items()}}
             (tmp / "run.json").write_text(json.dumps(doc, indent=2))
             if target.exists():
@@ -212,8 +213,11 @@ class Result:
         from .scenario import Scenario
 
         d = Path(directory)
+        if not (d / "run.json").is_file():
+            raise FileNotFoundError(f"no saved run in {d}: run.json is missing")
         doc = json.loads((d / "run.json").read_text())
-        table = np.loadtxt(d / "rows.csv", delimiter=",", skiprows=1, ndmin=2)
+        rows_file = d / "rows.csv" if (d / "rows.csv").is_file() else d / "rows.csv.gz"
+        table = np.loadtxt(rows_file, delimiter=",", skiprows=1, ndmin=2)
         names = list(COLUMNS)
         rows = {c: table[:, i].astype(COLUMNS[c]) if table.size else np.empty(0, COLUMNS[c])
                 for i, c in enumerate(names)}

@@ -67,3 +67,21 @@ def test_predicted_hit_ratio_is_the_ttl_formula_with_one_cache_per_process():
     scenario = bare("sync", 4, rate=100.0, endpoint=pure(io=Exponential(5.0), cacheable=True)).with_knobs(
         cache="local", ttl_s=20.0, key_count=1000)
     assert predict(scenario).cache_hit_ratio == pytest.approx(ttl_hit_ratio(100.0, 20.0, 1000, 1.0, 4))
+
+
+def test_percentiles_of_an_endpoint_mix_follow_its_slow_class():
+    """5% of requests run 14 queries: p99 lands in that class, p50 in the fast one (not at the mean)."""
+    import dataclasses
+
+    from simulator import REFERENCE_ENDPOINTS as R
+    from simulator import Scenario
+
+    mix = (dataclasses.replace(R["indicator"], weight=60), dataclasses.replace(R["indicator_list"], weight=20),
+           dataclasses.replace(R["summary"], weight=5), dataclasses.replace(R["events_read"], weight=10),
+           dataclasses.replace(R["events_write"], weight=5))
+    base = Scenario().with_knobs(database="postgresql", rate_rps=100.0, duration_s=60.0, warmup_s=5.0)
+    for knobs in ({"model": "sync", "workers": 5}, {"model": "async", "workers": 2, "cache": "redis", "ttl_s": 60.0}):
+        sc = dataclasses.replace(base, workload=dataclasses.replace(base.workload, endpoints=mix)).with_knobs(**knobs)
+        p, s = predict(sc), simulate(sc, seed=2).summary
+        assert p.p50_ms == pytest.approx(s.p50_ms, rel=0.10), knobs
+        assert p.p99_ms == pytest.approx(s.p99_ms, rel=0.10), knobs

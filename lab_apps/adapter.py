@@ -18,6 +18,10 @@ def finish(response: Response, timing: Timing, started: float) -> tuple[int, byt
                # wall-clock span and process, so tests can count what ran at once
                "X-Lab-Span": f"{started:.6f} {time.time():.6f} {os.getpid()}",
                **response.headers}
+    if timing.cache_hit is not None:  # the load generator counts hits from this, as the model does
+        headers["X-Cache"] = "HIT" if timing.cache_hit else "MISS"
+    if timing.throttles:
+        headers["X-Lab-Throttles"] = str(timing.throttles)
     return response.status, response.body, headers
 
 

@@ -18,10 +18,12 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import resource
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +72,9 @@ def classify(status: int, body: bytes) -> int:
     return _ERRORS.get(match.group(1).decode(), 6) if match else 6
 
 
+_CACHE = {"HIT": 1, "MISS": 0}  # X-Cache, as the lab apps send it on cacheable routes
+
+
 def phases(header: str | None) -> dict[str, float]:
     return {k: float(v) for k, v in _TIMING.findall(header or "")}
 
@@ -109,7 +114,8 @@ class _Recorder:
 
 class _Run:
     def __init__(self, url: str, scenario: Scenario, seed: int, recorder: _Recorder,
-                 progress: Callable[[int, int], None] | None, max_connections: int) -> None:
+                 progress: Callable[[int, int], None] | None, max_connections: int,
+                 watch: Callable[[list[tuple]], None] | None = None) -> None:
         self.max_connections = max_connections
         self.url = url.rstrip("/")
         self.scenario = scenario
@@ -120,6 +126,8 @@ class _Run:
         self.keys = ZipfKeys(self.w.key_count, self.w.zipf_alpha, rngs[3])
         self.recorder = recorder
         self.progress = progress
+        self.watch = watch
+        self.watched = 0  # rows already handed to watch
         self.lags: list[float] = []
         self.sent = self.done = 0
         self.expected = 0
@@ -150,7 +158,8 @@ class _Run:
         start = float(span[0]) - self.wall0 if span else sent - self.t0
         self.recorder.add((
             scheduled - self.t0, start, end - self.t0, status, error, endpoint, int(span[2]) if span else -1,
-            -1, 0, t.get("cpu", 0.0), t.get("cache", 0.0), t.get("pool", 0.0), t.get("db", 0.0),
+            _CACHE.get(headers.get("x-cache"), -1), int(headers.get("x-lab-throttles", 0)), t.get("cpu", 0.0),
+            t.get("cache", 0.0), t.get("pool", 0.0), t.get("db", 0.0),
             t.get("nosql", 0.0), t.get("app", 0.0), (end - scheduled) * 1000, (end - sent) * 1000))
         self.done += 1
 
@@ -180,9 +189,18 @@ class _Run:
 
     async def report(self) -> None:
         while True:
-            if self.progress is not None:
-                self.progress(self.done, self.expected)
+            self.tell()
             await asyncio.sleep(0.25)
+
+    def tell(self) -> None:
+        """Progress so far, and the rows recorded since the last call to ``watch``."""
+        if self.progress is not None:
+            self.progress(self.done, max(self.expected, self.done))
+        if self.watch is not None:
+            rows = self.recorder.rows
+            fresh, self.watched = rows[self.watched:], len(rows)
+            if fresh:
+                self.watch(fresh)
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
@@ -205,15 +223,15 @@ class _Run:
                     await self.open_loop(client)
             finally:
                 reporter.cancel()
-                if self.progress is not None:
-                    self.progress(self.done, max(self.expected, self.done))
+                self.tell()
         finally:
             client.close()
 
 
 def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.PathLike | None = None,
          progress: Callable[[int, int], None] | str | None = "auto", cpus: list[int] | None = None,
-         max_connections: int = 1024, meta: dict[str, Any] | None = None) -> Result:
+         max_connections: int = 1024, meta: dict[str, Any] | None = None,
+         watch: Callable[[list[tuple]], None] | None = None) -> Result:
     """Send the scenario's workload to ``url``; return the measured Result.
 
     ``record_to``: a CSV file that receives every row as it comes. ``cpus``:
@@ -221,7 +239,10 @@ def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.Pat
     restore. ``progress``: "auto" (a bar in a notebook or a terminal), None,
     or a callable(done, expected). On a server that dies mid-run, or on
     Ctrl-C, what was measured so far is kept: the rows and the summary come
-    back with ``meta["partial"]`` saying why. ``max_connections``: at most this
+    back with ``meta["partial"]`` saying why. ``watch``: a callable that receives,
+    four times a second, the rows recorded since its last call (tuples in
+    ``COLUMNS`` order): a live chart. In a notebook, whose kernel already runs
+    an event loop, the generator's loop runs in a thread of its own. ``max_connections``: at most this
     many requests in flight; a request due while all are busy waits for one
     (and its corrected latency shows that wait, its uncorrected one does not).
     """
@@ -231,23 +252,15 @@ def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.Pat
     if not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
         raise LoadError(f"the load generator only sends to this machine's loopback; got {url!r}")
     recorder = _Recorder(Path(record_to) if record_to else None)
-    run = _Run(url, scenario, seed, recorder, _progress(progress), max_connections)
-    before_affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    if cpus:
-        os.sched_setaffinity(0, cpus)
-    usage0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    run = _Run(url, scenario, seed, recorder, _progress(progress), max_connections, watch)
     partial = None
     try:
-        asyncio.run(run.main())
+        generator_affinity, cpu = _run_pinned(run.main, cpus)
     except KeyboardInterrupt:
         partial = "interrupted (Ctrl-C)"
+        generator_affinity, cpu = (sorted(cpus) if cpus else None), math.nan
     finally:
         recorder.close()
-        generator_affinity = sorted(os.sched_getaffinity(0)) if before_affinity is not None else None
-        if cpus and before_affinity is not None:
-            os.sched_setaffinity(0, before_affinity)
-    usage1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall0
-    cpu = ((usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)) / max(wall, 1e-9)
     rows = recorder.table()
     errors = rows["error"]
     if partial is None and rows["status"].size and (errors == 7).mean() > 0.5 and \
@@ -264,13 +277,68 @@ def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.Pat
     window = (w.warmup_s, w.warmup_s + w.duration_s)
     summary = summarise(rows, window_s=window)
     info = {**(meta or {}), "machine": machine_info(),
-            "generator": {"lag": lag, "cpu_share": cpu, "cpu_affinity": generator_affinity,
+            "generator": {"lag": lag, "cpu_share": None if math.isnan(cpu) else cpu, "cpu_affinity": generator_affinity,
                           "requests_sent": run.sent, "requests_scheduled": run.expected},
             "unreliable": reasons, "partial": partial, "url": url, "requests_total": int(rows["status"].size)}
     return Result(kind="measured", scenario=scenario, seed=seed,
                   rows={k: v[(rows["scheduled_s"] >= window[0]) & (rows["scheduled_s"] < window[1])]
                         for k, v in rows.items()},
                   summary=summary, meta=info)
+
+
+def _run_pinned(main: Callable[[], Any], cpus: list[int] | None) -> tuple[list[int] | None, float]:
+    """Run ``main()``'s event loop in a thread of its own, pinned to ``cpus``.
+
+    A thread, not this one: a notebook's kernel already runs a loop here, and
+    a thread's affinity and CPU clock are its own (this process's other
+    threads keep theirs). Returns (the thread's CPU affinity, its CPU share
+    of the wall time). Ctrl-C here cancels the run and is raised again.
+    """
+    box: dict[str, Any] = {}
+    ready = threading.Event()
+
+    def target() -> None:
+        # asyncio.Runner, as asyncio.run: on the way out it cancels and awaits every task left
+        with asyncio.Runner() as runner:
+            try:
+                if cpus:
+                    os.sched_setaffinity(0, cpus)  # 0: the calling thread
+                box["affinity"] = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+                box["loop"] = runner.get_loop()
+                ready.set()
+                usage0, wall0 = resource.getrusage(_RUSAGE), time.perf_counter()
+                runner.run(main())
+                usage1 = resource.getrusage(_RUSAGE)
+                box["cpu"] = ((usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)) / max(
+                    time.perf_counter() - wall0, 1e-9)
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+            finally:
+                ready.set()
+
+    def cancel_all() -> None:
+        for task in asyncio.all_tasks(box["loop"]):
+            task.cancel()
+
+    thread = threading.Thread(target=target, name="latency-lab-loadgen", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        ready.wait()
+        if "loop" in box and not box["loop"].is_closed():
+            box["loop"].call_soon_threadsafe(cancel_all)
+        thread.join()
+        raise
+    error = box.get("error")
+    if error is not None:
+        raise error
+    return box.get("affinity"), box["cpu"]
+
+
+# the generator's own CPU: its thread's where the OS tells (Linux), else the process's
+_RUSAGE = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 
 
 def _progress(progress):

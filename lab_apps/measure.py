@@ -42,13 +42,13 @@ def split_cpus() -> tuple[list[int] | None, list[int] | None]:
 
 def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = None,
             load_cpus: list[int] | None = None, database_url: str | None = None, redis_url: str | None = None,
-            save_to: str | os.PathLike | None = None, progress="auto") -> Result:
+            save_to: str | os.PathLike | None = None, progress="auto", watch=None) -> Result:
     """Start the app the scenario's server model needs, send its load, stop everything.
 
     Returns the measured Result; ``meta`` records the app's /config, both
     CPU affinities, and the app's CPU time per request (from /proc). With
     ``save_to`` the run is saved there (rows.csv + run.json), rows written as
-    they come so a failure keeps what was measured.
+    they come so a failure keeps what was measured. ``watch``: see ``load()``.
     """
     if app_cpus is None and load_cpus is None:
         app_cpus, load_cpus = split_cpus()
@@ -68,7 +68,7 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
         idle_rate = (server.cpu_seconds() - idle0) / (time.perf_counter() - t_idle)
         cpu0, t0 = server.cpu_seconds(), time.perf_counter()
         result = load(server.url, scenario, seed=seed, cpus=load_cpus, progress=progress, record_to=record,
-                      meta={"app": app, "app_config": config})
+                      meta={"app": app, "app_config": config}, watch=watch)
         app_cpu_s = server.cpu_seconds() - cpu0
         wall_s = time.perf_counter() - t0
         busy_cpu_s = max(0.0, app_cpu_s - idle_rate * wall_s)

@@ -103,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--cpus", help="pin the app to these CPUs, e.g. 0 or 0,1 (Linux)")
     srv.add_argument("--database-url", help="postgresql://... (default: SQLite, or $DATABASE_URL)")
     srv.add_argument("--redis-url", help="redis://... (needed for --cache redis; default $REDIS_URL)")
+    srv.add_argument("--root-path", default="",
+                     help="the prefix a proxy serves the app under, e.g. /user/me/fastapi-app (FastAPI's /docs)")
 
     ld = sub.add_parser("load", help="send a scenario's load to a running server and measure it",
                         description="Open-loop (or closed-loop) load against URL on this machine.")
@@ -251,7 +253,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise _Fail(f"--port must be in [0, 65535], got {args.port}")
     server = start(args.app, scenario, port=args.port or None, cpus=cpus, database_url=args.database_url,
-                   redis_url=args.redis_url)
+                   redis_url=args.redis_url, root_path=args.root_path)
     try:
         config = server.config()
         s = scenario.server

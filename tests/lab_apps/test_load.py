@@ -172,3 +172,31 @@ def test_api_cores_is_the_number_of_cpus_the_app_gets(monkeypatch):
     with pytest.raises(Stop):
         m.measure(QUICK.with_knobs(api_cores=2), progress=None)
     assert seen["cpus"] == [1, 2]
+
+
+def test_ctrl_c_keeps_what_was_measured(tmp_path, stalling_server):
+    import _thread
+
+    record = tmp_path / "rows.csv"
+    scenario = QUICK.with_knobs(rate_rps=50.0, duration_s=10.0)
+    threading.Timer(1.5, _thread.interrupt_main).start()  # what Ctrl-C (or a notebook's stop) does
+    r = load(stalling_server, scenario, record_to=record, progress=None)
+    assert r.meta["partial"] == "interrupted (Ctrl-C)"
+    assert 15 <= r.meta["requests_total"] < 200  # about 1.5 s of 50 req/s (one stalls 1 s), not 10.5 s
+    with open(record) as f:
+        assert sum(1 for _ in f) - 1 == r.meta["requests_total"]
+
+
+def test_runs_inside_a_running_event_loop_and_watch_sees_every_row(stalling_server):
+    """A notebook's kernel runs an event loop in the thread that runs the cell."""
+    import asyncio
+
+    seen: list[tuple] = []
+
+    async def cell():
+        return load(stalling_server, QUICK.with_knobs(arrival="constant", rate_rps=40.0), progress=None,
+                    watch=seen.extend)
+
+    r = asyncio.run(cell())
+    assert (len(seen), r.meta["requests_total"]) == (140, 140)
+    assert r.meta["generator"]["cpu_share"] < 1.0

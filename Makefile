@@ -16,15 +16,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# port_retries=0: a port in use stops with an error instead of moving to another port unannounced
 lab: $(STAMP)
-	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab (press Ctrl-C twice to stop it)"
-	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --notebook-dir=notebooks $(ROOTFLAG)
+	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab (press Ctrl-C twice to stop it;"
+	@echo "  port in use? make lab PORT=8899)"
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.port_retries=0 --notebook-dir=notebooks $(ROOTFLAG)
 
 lint: $(STAMP)
 	$(BIN)/ruff check simulator lab_apps latency_lab tests benchmarks
 
+# LAB_SMOKE=1: the notebooks run with shortened simulations and measurements (see latency_lab/modes.py)
 test: lint
-	$(BIN)/python -m pytest
+	LAB_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=600 tests notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

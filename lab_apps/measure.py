@@ -25,7 +25,10 @@ from .launcher import app_for, serve
 from .loadgen import load
 
 CALIBRATION_SAMPLES = 400  # values kept per fitted distribution
-IDLE_SAMPLE_S = 2.0  # how long the app's idle CPU is sampled before the load
+IDLE_WINDOW_S = 1.0  # the app's idle CPU is sampled in windows this long before the load...
+IDLE_SETTLED = 0.03  # ...until one uses under 3% of a core (workers still importing use far more;
+#   /proc counts CPU in 10 ms ticks, so a 1 s window resolves 1%)
+IDLE_MAX_S = 20.0  # ...or this long has passed: then the quietest window is taken
 UNCONTENDED = 80  # percentile: CPU phases above it were stretched by other processes on the core
 
 
@@ -61,11 +64,7 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
         raise FileExistsError(f"refusing to overwrite a saved run: {save_to} is not empty")
     with serve(app, scenario, cpus=app_cpus, database_url=database_url, redis_url=redis_url) as server:
         config = server.config()
-        # the app's CPU while idle (gunicorn's arbiter and worker heartbeats, uvicorn's
-        # timers), so that at low load it is not mistaken for work per request
-        idle0, t_idle = server.cpu_seconds(), time.perf_counter()
-        time.sleep(IDLE_SAMPLE_S)
-        idle_rate = (server.cpu_seconds() - idle0) / (time.perf_counter() - t_idle)
+        idle_rate = _idle_cpu_rate(server)
         cpu0, t0 = server.cpu_seconds(), time.perf_counter()
         result = load(server.url, scenario, seed=seed, cpus=load_cpus, progress=progress, record_to=record,
                       meta={"app": app, "app_config": config}, watch=watch)
@@ -83,6 +82,27 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
         result.save(save_to)
         record.unlink(missing_ok=True)
     return result
+
+
+def _idle_cpu_rate(server) -> float:
+    """The app's CPU while idle (gunicorn's arbiter and worker heartbeats, uvicorn's timers),
+    so that at low load it is not mistaken for work per request.
+
+    The first worker to answer /health is not the last to boot: gunicorn's other
+    workers may still be importing the app, at most of a core each. Sampling
+    then would count their start-up as idle CPU and subtract it from the work
+    per request (a 9% "idle" share did, making one run's CPU per request 25% low).
+    So wait for a quiet window.
+    """
+    rates = []
+    deadline = time.perf_counter() + IDLE_MAX_S
+    while time.perf_counter() < deadline:
+        c0, t0 = server.cpu_seconds(), time.perf_counter()
+        time.sleep(IDLE_WINDOW_S)
+        rates.append((server.cpu_seconds() - c0) / (time.perf_counter() - t0))
+        if rates[-1] < IDLE_SETTLED:
+            break
+    return min(rates)
 
 
 def _sample(values: np.ndarray, rng: np.random.Generator) -> Empirical | Fixed:

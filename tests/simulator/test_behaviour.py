@@ -142,30 +142,3 @@ def test_sqlite_puts_the_query_cpu_on_the_api_server_and_postgresql_on_its_own_c
     server = simulate(base.with_knobs(database="postgresql"), seed=1).summary
     assert embedded.utilisation["db_cpu"] == 0.0 and server.utilisation["db_cpu"] > 0.05
     assert embedded.utilisation["workers"] > 2 * server.utilisation["workers"]  # the loop held for the query CPU
-
-
-def test_async_driver_round_trips_cost_nothing_on_an_idle_loop():
-    """One request at a time: each of aiosqlite's round trips finds the loop idle, so the DB
-    phase is the query's wait and CPU, to the microsecond."""
-    endpoint = Endpoint(name="q", cpu_ms=Fixed(2.0), io_ms=Fixed(5.0), db_cpu_ms=Fixed(0.5))
-    r = simulate(bare("async", 1, rate=2.0, duration=20.0, endpoint=endpoint), seed=1)
-    assert r.rows["db_ms"] == pytest.approx(np.full(r.rows.size, 5.5), abs=1e-6)
-
-
-def test_each_driver_round_trip_waits_for_the_loop_so_aiosqlite_queues_more_than_asyncpg():
-    """At the same loop load, a query's DB phase grows by the waits of its round trips:
-    aiosqlite makes 5 (cursor, execute, fetchall, close, the rollback on return), asyncpg 3
-    (BEGIN, execute, rollback). A sync worker has no loop to come back to."""
-    endpoint = Endpoint(name="q", cpu_ms=Fixed(3.0), io_ms=Fixed(5.0), db_cpu_ms=Fixed(0.0))
-
-    def extra_ms(model, database):
-        sc = bare(model, 1 if model == "async" else 8, cores=1, rate=230.0, duration=40.0, endpoint=endpoint)
-        rows = simulate(sc.with_knobs(database=database), seed=3).rows
-        return float(rows["db_ms"].mean()) - 5.0
-
-    sqlite, postgres = extra_ms("async", "sqlite"), extra_ms("async", "postgresql")
-    # The first pass waits behind the queue of new requests (M/D/1: ~3.3 ms at 69% load);
-    # the two extra trips of aiosqlite add ~0.8 ms each (1.5 to 1.9 ms over seeds 0-4).
-    assert postgres > 3.0
-    assert sqlite - postgres > 1.0
-    assert extra_ms("sync", "sqlite") == pytest.approx(0.0, abs=1e-6)

@@ -44,6 +44,7 @@ MAX_LAG_P99_MS = 5.0
 MAX_GENERATOR_CPU = 0.85
 _TIMING = re.compile(r"(\w+);dur=([0-9.]+)")
 _ERRORS = {"db_pool_timeout": 3, "nosql_throttled": 4}
+CONNECTION_ERROR = 7  # ERROR_CODES: the connection failed
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -149,7 +150,7 @@ class _Run:
         except TimeoutError:
             error = 5
         except OSError:  # refused, reset, closed mid-response: no answer
-            error = 7
+            error = CONNECTION_ERROR
         end = loop.time()
         if error == 5:
             end = sent + self.w.timeout_s
@@ -228,6 +229,17 @@ class _Run:
             client.close()
 
 
+def _died(errors: np.ndarray) -> bool:
+    """The run ends in an unbroken streak of connection errors, at least a tenth of it and 5 requests
+    long: the server went away, whenever in the run that was (not a share of the whole run, which
+    would miss a server that died late)."""
+    failed = errors == CONNECTION_ERROR
+    if not failed.size or not failed[-1]:
+        return False
+    streak = failed.size - (np.flatnonzero(~failed)[-1] + 1 if (~failed).any() else 0)
+    return streak >= max(5, failed.size // 10)
+
+
 def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.PathLike | None = None,
          progress: Callable[[int, int], None] | str | None = "auto", cpus: list[int] | None = None,
          max_connections: int = 1024, meta: dict[str, Any] | None = None,
@@ -262,9 +274,7 @@ def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.Pat
     finally:
         recorder.close()
     rows = recorder.table()
-    errors = rows["error"]
-    if partial is None and rows["status"].size and (errors == 7).mean() > 0.5 and \
-            (errors[-max(1, errors.size // 10):] == 7).all():
+    if partial is None and _died(rows["error"]):
         partial = "the server stopped answering (connection errors to the end)"
     lags = np.array(run.lags) * 1000 if run.lags else np.zeros(1)
     lag = {"p50_ms": float(np.percentile(lags, 50)), "p99_ms": float(np.percentile(lags, 99)),

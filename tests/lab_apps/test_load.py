@@ -14,7 +14,7 @@ import pytest
 from lab_apps import serve
 from lab_apps.compare import ComparisonError, compare
 from lab_apps.launcher import free_port
-from lab_apps.loadgen import LoadError, load
+from lab_apps.loadgen import CONNECTION_ERROR, LoadError, _died, load
 from lab_apps.measure import calibrate, measure
 from simulator import Scenario
 from simulator.traffic import arrival_times, streams
@@ -102,6 +102,14 @@ def test_a_server_that_dies_mid_run_keeps_what_was_measured(tmp_path):
     assert answered > 20  # what came before the fault is kept
     with open(record) as f:
         assert sum(1 for _ in f) - 1 == r.meta["requests_total"]
+
+
+def test_a_server_that_died_late_in_the_run_is_still_flagged():
+    ok, dead = np.zeros(80, dtype=int), np.full(20, CONNECTION_ERROR)
+    assert _died(np.concatenate([ok, dead]))  # died at 80% of the run: 20% errors, all at the end
+    assert not _died(np.concatenate([dead, ok]))  # it came back
+    assert not _died(np.concatenate([ok, ok, ok, dead[:3]]))  # 3 of 243: too short a streak to tell
+    assert not _died(np.array([], dtype=int))
 
 
 def test_generator_and_app_on_their_own_cpus_and_it_says_so():

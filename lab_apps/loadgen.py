@@ -115,9 +115,8 @@ class _Recorder:
 
 class _Run:
     def __init__(self, url: str, scenario: Scenario, seed: int, recorder: _Recorder,
-                 progress: Callable[[int, int], None] | None, max_connections: int,
+                 progress: Callable[[int, int], None] | None,
                  watch: Callable[[list[tuple]], None] | None = None) -> None:
-        self.max_connections = max_connections
         self.url = url.rstrip("/")
         self.scenario = scenario
         self.w = scenario.workload
@@ -211,7 +210,7 @@ class _Run:
         except httpx.HTTPError as exc:
             raise LoadError(f"cannot reach {self.url}: {type(exc).__name__}") from None
         address = httpx.URL(self.url)
-        client = http11.Client(address.host, address.port or 80, self.max_connections)
+        client = http11.Client(address.host, address.port or 80, self.w.client_connections)
         try:
             self.t0, self.wall0 = loop.time(), time.time()
             reporter = asyncio.create_task(self.report())
@@ -242,7 +241,7 @@ def _died(errors: np.ndarray) -> bool:
 
 def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.PathLike | None = None,
          progress: Callable[[int, int], None] | str | None = "auto", cpus: list[int] | None = None,
-         max_connections: int = 1024, meta: dict[str, Any] | None = None,
+         meta: dict[str, Any] | None = None,
          watch: Callable[[list[tuple]], None] | None = None) -> Result:
     """Send the scenario's workload to ``url``; return the measured Result.
 
@@ -254,17 +253,16 @@ def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.Pat
     back with ``meta["partial"]`` saying why. ``watch``: a callable that receives,
     four times a second, the rows recorded since its last call (tuples in
     ``COLUMNS`` order): a live chart. In a notebook, whose kernel already runs
-    an event loop, the generator's loop runs in a thread of its own. ``max_connections``: at most this
-    many requests in flight; a request due while all are busy waits for one
-    (and its corrected latency shows that wait, its uncorrected one does not).
+    an event loop, the generator's loop runs in a thread of its own. At most the
+    workload's ``client_connections`` requests are in flight (the model has the same
+    limit); a request due while all are busy waits for one (and its corrected
+    latency shows that wait, its uncorrected one does not).
     """
-    if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
-        raise ValueError(f"max_connections must be an integer >= 1, got {max_connections!r}")
     w = scenario.workload
     if not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
         raise LoadError(f"the load generator only sends to this machine's loopback; got {url!r}")
     recorder = _Recorder(Path(record_to) if record_to else None)
-    run = _Run(url, scenario, seed, recorder, _progress(progress), max_connections, watch)
+    run = _Run(url, scenario, seed, recorder, _progress(progress), watch)
     partial = None
     try:
         generator_affinity, cpu = _run_pinned(run.main, cpus)

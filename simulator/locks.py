@@ -18,47 +18,38 @@ __all__ = ["Semaphore", "Task"]
 
 
 class Semaphore:
-    __slots__ = ("env", "capacity", "in_use", "waiters", "later")
+    __slots__ = ("env", "capacity", "in_use", "waiters")
 
     def __init__(self, env: simpy.Environment, capacity: int) -> None:
         self.env = env
         self.capacity = capacity
         self.in_use = 0
         self.waiters: deque[simpy.Event] = deque()
-        self.later: deque[simpy.Event] = deque()  # served only when no one waits in `waiters`
 
-    def acquire(self, later: bool = False) -> simpy.Event | None:
-        """None if a unit was free (it is now yours), else an event that fires when it is.
-
-        ``later``: wait behind every ordinary waiter (an event loop reaches new
-        connections only after the callbacks already ready: see model.py).
-        """
+    def acquire(self) -> simpy.Event | None:
+        """None if a unit was free (it is now yours), else an event that fires when it is."""
         if self.in_use < self.capacity:
             self.in_use += 1
             return None
         ev = self.env.event()
-        (self.later if later else self.waiters).append(ev)
+        self.waiters.append(ev)
         return ev
 
     def release(self) -> None:
         if self.waiters:
             self.waiters.popleft().succeed()  # the unit passes on; in_use is unchanged
-        elif self.later:
-            self.later.popleft().succeed()
         else:
             self.in_use -= 1
 
     def queued(self) -> int:
-        return len(self.waiters) + len(self.later)
+        return len(self.waiters)
 
     def cancel(self, ev: simpy.Event) -> None:
         """Give up waiting (a timeout). If the unit was granted meanwhile, return it."""
         if ev.triggered:
             self.release()
-        elif ev in self.waiters:
-            self.waiters.remove(ev)
         else:
-            self.later.remove(ev)
+            self.waiters.remove(ev)
 
 
 class Task:

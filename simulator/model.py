@@ -39,6 +39,19 @@ __all__ = ["simulate"]
 _BACKLOG, _LIMIT, _POOL, _THROTTLED, _TIMEOUT = 1, 2, 3, 4, 5
 
 
+# An awaited driver call resumes its task in two loop iterations: the future's
+# callback (a thread's call_soon_threadsafe, or the protocol's data_received),
+# then the task's step it schedules with call_soon (asyncio/futures.py, tasks.py).
+PASSES_PER_TRIP = 2
+# Round trips to the database per statement and per connection checkout, async drivers:
+# * aiosqlite under SQLAlchemy's adapter (sqlalchemy/connectors/asyncio.py): cursor(),
+#   execute(), fetchall() and close() each await the connection's thread; the pool's
+#   reset-on-return ROLLBACK once per checkout.
+# * asyncpg: one Bind/Execute per statement (prepared statements are cached); BEGIN and
+#   the reset-on-return ROLLBACK once per checkout.
+DRIVER_TRIPS = {"sqlite": (4, 1), "postgresql": (1, 2)}
+
+
 class _Process:
     """One OS process of the API server (a gunicorn or uvicorn worker)."""
 
@@ -48,6 +61,8 @@ class _Process:
         s, b = scenario.server, scenario.backends
         self.index = index
         # A sync worker runs one request at a time: nothing competes for its GIL.
+        # Threads share the GIL; an asyncio loop runs its ready callbacks first come, first
+        # served (BaseEventLoop._run_once): for both, one FIFO lock, held per burst.
         self.gil = None if s.model in ("sync", "async-blocking") else Semaphore(env, 1)
         # Threads in one process take turns on the GIL every switch interval.
         self.sliced = s.threads_per_process > 1
@@ -104,6 +119,7 @@ class _Model:
         self.cpu = ProcessorSharing(env, h.api_cores)
         self.embedded_db = b.database == "sqlite"
         self.event_loop = s.model == "async"
+        self.trips_per_statement, self.trips_per_checkout = DRIVER_TRIPS[b.database]
         self.db_cpu = ProcessorSharing(env, h.db_cores)
         self.processes = [_Process(i, env, sc) for i in range(s.workers)]
         self.shared_cache = TtlCache(b.ttl_s) if b.cache == "redis" else None
@@ -127,6 +143,9 @@ class _Model:
         self.window = (w.warmup_s, w.warmup_s + w.duration_s)
         self.rows: list[tuple] = []
         self.pending: dict[int, tuple[float, int]] = {}  # sent, not yet answered
+        self.client = Semaphore(env, w.client_connections)  # the load generator's connections
+        self.holding: set[int] = set()  # requests holding one
+        self.timeout_s = w.timeout_s
         self.hold = {"gil": 0.0, "pool": 0.0}  # busy time accumulated, for utilisation
         self.snapshots: dict[str, dict[str, float]] = {}
         self.samples: list[tuple] = []
@@ -136,24 +155,20 @@ class _Model:
     def _log(self, rid: int, what: str) -> None:
         self.trace.append((round(self.env.now * 1000, 6), rid, what))
 
-    def cpu_burst(self, proc: _Process, work_s: float, first: bool = False):
+    def cpu_burst(self, proc: _Process, work_s: float):
         """Run Python code: hold the process's GIL (or loop), share the cores.
 
-        ``first``: a new request's first burst. An asyncio loop runs every
-        callback already ready (requests in progress) before it polls for new
-        connections, which meanwhile wait in the kernel's backlog, so on an
-        event loop a new request queues behind the work in progress.
+        On an event loop each burst is one callback: it waits for every
+        callback made ready before it (the rest of the iteration in progress).
         """
         gil = proc.gil
         if gil is None:
             yield self.cpu.run(work_s)
             return
         quantum = self.switch_s if proc.sliced else math.inf
-        later = first and self.event_loop
         while work_s > 0:
             q = work_s if work_s <= quantum else quantum
-            wait = gil.acquire(later)
-            later = False
+            wait = gil.acquire()
             if wait is not None:
                 yield wait
             t0 = self.env.now
@@ -161,6 +176,23 @@ class _Model:
             gil.release()
             self.hold["gil"] += self.env.now - t0
             work_s -= q
+
+    def loop_trips(self, proc: _Process, trips: int):
+        """An async driver's round trips coming back to the loop: two passes each."""
+        yield from self.loop_passes(proc, trips * PASSES_PER_TRIP)
+
+    def loop_passes(self, proc: _Process, passes: int):
+        """Callbacks on the event loop with no CPU of their own (the app's CPU for them is
+        in ``framework_cpu_ms``): each waits for the rest of the iteration in progress.
+        Nothing on threads or worker processes, which have no loop to come back to."""
+        if not self.event_loop:
+            return
+        loop = proc.gil
+        for _ in range(passes):
+            wait = loop.acquire()
+            if wait is not None:
+                yield wait
+            loop.release()
 
     def nosql_call(self, proc: _Process, bucket: TokenBucket):
         """One NoSQL call with botocore-legacy retries; returns (ok, throttles)."""
@@ -173,6 +205,7 @@ class _Model:
             ok = bucket.take(self.env.now)
             yield self.env.timeout(self.nosql_latency() / 1000)
             proc.nosql.release()
+            yield from self.loop_trips(proc, 1)  # httpx: the response read on the loop
             if ok:
                 return True, throttles
             throttles += 1
@@ -191,6 +224,17 @@ class _Model:
         trace = self.trace is not None
         recipe = self.recipes[ep]
         self.pending[rid] = (t_sched, ep)
+        # One request per client connection: past client_connections in flight, a
+        # request waits in the client (an overloaded server admits no faster than it answers).
+        wait = self.client.acquire()
+        if wait is not None:
+            got = yield wait | env.timeout(self.timeout_s)
+            if wait not in got:  # the client gave up before it could send: left pending, a timeout
+                self.client.cancel(wait)
+                return
+        self.holding.add(rid)
+        # the client hangs up at its timeout and reuses the connection; the server works on
+        env.timeout(t_sched + self.timeout_s - env.now).callbacks.append(lambda _e: self._hang_up(rid))
         if self.gunicorn:
             if self.slots.queued() >= self.scenario.server.backlog:
                 self._reject(rid, t_sched, ep, -1, 0, _BACKLOG)  # connection refused: no response
@@ -227,21 +271,29 @@ class _Model:
         # serialising and writing the response after its I/O. In an event loop the
         # second half queues for the loop again, as the real response does.
         work_s = self.framework_s / 2 + recipe.cpu() / 1000
+        cache = (self.shared_cache or proc.cache) if recipe.cacheable else None
+        local_inline = cache is not None and cache is proc.cache and self.event_loop
+        if local_inline:  # a dict lookup inside the same task step: no pass of its own
+            work_s += self.cache_local_s
+        if self.event_loop:
+            # uvicorn parses the request in data_received and starts the app as a
+            # new task: its first step runs one loop iteration later
+            yield from self.loop_passes(proc, 1)
         if work_s <= 0:
             pass
         elif proc.gil is None:
             yield self.cpu.run(work_s)
         else:
-            yield from self.cpu_burst(proc, work_s, first=True)
+            yield from self.cpu_burst(proc, work_s)
         t = env.now
         cpu_ms = (t - t_start) * 1000
 
-        cache = (self.shared_cache or proc.cache) if recipe.cacheable else None
         if cache is not None:
             key = self.keys()
             if cache is self.shared_cache:
                 yield env.timeout(self.redis_s)  # GET
-            else:
+                yield from self.loop_trips(proc, 1)
+            elif not local_inline:
                 yield from self.cpu_burst(proc, self.cache_local_s)
             cache_hit = 1 if cache.lookup(key, env.now) else 0
             cache_ms = (env.now - t) * 1000
@@ -270,12 +322,15 @@ class _Model:
                         yield self.cpu.run(db_cpu_s)
                     else:
                         yield from self.cpu_burst(proc, db_cpu_s)
+                    yield from self.loop_trips(proc, self.trips_per_statement)
+                yield from self.loop_trips(proc, self.trips_per_checkout)
                 proc.pool.release()
                 self.hold["pool"] += env.now - t_conn
                 db_ms = (env.now - t_conn) * 1000
                 if cache is not None:
                     if cache is self.shared_cache:
                         yield env.timeout(self.redis_s)  # SET key value EX ttl
+                        yield from self.loop_trips(proc, 1)
                         cache_ms += self.redis_s * 1000
                     cache.store(key, env.now)
 
@@ -336,9 +391,16 @@ class _Model:
         end = t + self.rtt_s if status else t
         self._record(rid, t, t, end, status, error, ep, proc, -1, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
+    def _hang_up(self, rid: int) -> None:
+        """The client is done with this request's connection (answered, refused or timed out)."""
+        if rid in self.holding:
+            self.holding.discard(rid)
+            self.client.release()
+
     def _record(self, rid, t_sched, t_start, t_end, status, error, ep, proc, cache_hit, throttles,
                 cpu_ms, cache_ms, pool_wait_ms, db_ms, nosql_ms, app_s) -> None:
         del self.pending[rid]
+        self._hang_up(rid)
         self.rows.append((t_sched, t_start, t_end, status, error, ep, proc, cache_hit, throttles,
                           cpu_ms, cache_ms, pool_wait_ms, db_ms, nosql_ms, app_s * 1000))
 

@@ -227,6 +227,10 @@ class Workload:
     duration_s: float = 60.0  # measured window, after the warm-up
     warmup_s: float = 5.0  # discarded from every statistic
     timeout_s: float = 30.0  # client gives up (httpx's default is 5 s; load tools use longer)
+    # The load generator's connections: one request at a time on each (HTTP/1.1); past
+    # this many in flight a request waits in the client, its latency counting from its
+    # scheduled time (wrk's -c; the lab's generator defaults to 1024).
+    client_connections: int = 1024
     endpoints: tuple[Endpoint, ...] = (REFERENCE_ENDPOINTS["indicator"],)
     key_count: int = 10_000  # distinct ids the clients ask for
     zipf_alpha: float = 1.0  # key popularity: P(rank k) ~ 1 / k**zipf_alpha; 0 is uniform
@@ -240,6 +244,7 @@ class Workload:
         _set(self, "duration_s", _num(c, "duration_s", self.duration_s, 0, 86_400, strict=True))
         _set(self, "warmup_s", _num(c, "warmup_s", self.warmup_s, 0, 86_400))
         _set(self, "timeout_s", _num(c, "timeout_s", self.timeout_s, 0, 3600, strict=True))
+        _set(self, "client_connections", _int(c, "client_connections", self.client_connections, 1, 1_000_000))
         eps = self.endpoints
         if isinstance(eps, Endpoint):
             eps = (eps,)

@@ -73,7 +73,7 @@ def test_coordinated_omission_correction_shows_a_one_second_stall(stalling_serve
     the 50 requests due during the stall wait for the connection. Measured from their
     scheduled times they show it; measured from when they were sent they hide it."""
     scenario = Scenario().with_knobs(arrival="constant", rate_rps=50.0, duration_s=10.0, warmup_s=0.0)
-    r = load(stalling_server, scenario, progress=None, max_connections=1)
+    r = load(stalling_server, scenario.with_knobs(client_connections=1), progress=None)
     assert r.summary.p99_ms > 800.0
     assert r.summary.p99_uncorrected_ms < 50.0
     assert r.rows["latency_uncorrected_ms"].max() >= 1000.0  # the stalled request itself

@@ -14,6 +14,7 @@ import numpy as np
 
 from simulator.analytic import predict
 from simulator.model import simulate
+from simulator.result import Result
 from simulator.scenario import Scenario
 
 from .modes import seconds
@@ -114,3 +115,14 @@ def max_rate_under(scenario: Scenario, p99_ms: float, *, seed: int = 0, toleranc
         else:
             hi = mid
     return lo
+
+
+def answered_per_second(result: Result, bin_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(second, successful responses that arrived in it), over the whole run: the throughput's
+    time course, which a window's average hides (a collapse and its recovery)."""
+    rows = result.rows
+    ok = (rows["error"] == 0) & (rows["status"] > 0) & (rows["status"] < 400)
+    end = result.scenario.workload.warmup_s + result.scenario.workload.duration_s
+    edges = np.arange(0.0, end + bin_s, bin_s)
+    counts, _ = np.histogram(rows["end_s"][ok], bins=edges)
+    return edges[:-1], counts / bin_s

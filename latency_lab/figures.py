@@ -95,3 +95,18 @@ class LiveChart:
             self.figure.data[0].x, self.figure.data[0].y = seconds, p50
             self.figure.data[1].x, self.figure.data[1].y = seconds, p99
             self.figure.data[2].x, self.figure.data[2].y = seconds, [len(self.by_second[s]) for s in seconds]
+
+
+def per_second_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], *, capacity: float | None = None,
+                      title: str = ""):
+    """Successful responses per second over a run, one line per configuration (``curves.answered_per_second``)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, (name, (t, per_s)) in enumerate(series.items()):
+        fig.add_scatter(x=t, y=per_s, name=name, mode="lines", line={"color": PALETTE[i % len(PALETTE)],
+                                                                     "shape": "hv"})
+    if capacity is not None:
+        fig.add_hline(y=capacity, line={"dash": "dash", "color": "grey"}, annotation_text="capacity")
+    fig.update_layout(title=title, xaxis_title="time, s", yaxis_title="answered per second", height=400)
+    return fig

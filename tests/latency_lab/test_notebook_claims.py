@@ -115,3 +115,25 @@ def test_08_a_looser_target_lets_a_server_run_hotter():
     tight, loose = max_rate_under(sc, 30.0), max_rate_under(sc, 250.0)
     assert 0 < tight < loose <= capacity(sc)
     assert np.isfinite(loose)
+
+
+def test_01_past_capacity_an_event_loop_collapses_until_something_bounds_what_is_in_flight():
+    """'The loop starts everything and finishes almost nothing for the first seconds. It recovers when
+    something bounds what is in flight: ... the database pool ... With neither ... it stays down ...
+    --limit-concurrency ... finish at full speed.'"""
+    from latency_lab.curves import answered_per_second
+
+    loop = configure("async", 1, 1, cpu_ms=2.0, io_ms=5.0)
+    cap = capacity(loop)
+    over = loop.with_knobs(rate_rps=round(1.3 * cap), duration_s=25.0, warmup_s=0.0)
+
+    def per_second(**knobs):
+        return answered_per_second(simulate(over.with_knobs(**knobs), seed=0, allow_overcommit=True))[1]
+
+    pooled = per_second()
+    assert pooled[:2].mean() < 0.3 * cap  # the collapse
+    assert pooled[-10:].mean() > 0.9 * cap  # new requests wait for one of the pool's 15 connections
+    unbounded = per_second(pool_size=1000, client_connections=100_000)
+    assert unbounded[-10:].mean() < 0.5 * cap
+    limited = per_second(limit_concurrency=64)
+    assert limited[1:].mean() > 0.95 * cap and limited[1:].min() > 0.8 * cap

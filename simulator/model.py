@@ -145,6 +145,10 @@ class _Model:
         self.pending: dict[int, tuple[float, int]] = {}  # sent, not yet answered
         self.client = Semaphore(env, w.client_connections)  # the load generator's connections
         self.holding: set[int] = set()  # requests holding one
+        # (deadline, rid) in the order connections were taken, which is the order of the
+        # deadlines: while anyone waits for a connection, a free one goes to the longest waiter
+        self.deadlines: deque[tuple[float, int]] = deque()
+        self.expiry_armed = False
         self.timeout_s = w.timeout_s
         self.hold = {"gil": 0.0, "pool": 0.0}  # busy time accumulated, for utilisation
         self.snapshots: dict[str, dict[str, float]] = {}
@@ -228,13 +232,13 @@ class _Model:
         # request waits in the client (an overloaded server admits no faster than it answers).
         wait = self.client.acquire()
         if wait is not None:
+            self._arm_expiry()
             got = yield wait | env.timeout(self.timeout_s)
             if wait not in got:  # the client gave up before it could send: left pending, a timeout
                 self.client.cancel(wait)
                 return
         self.holding.add(rid)
-        # the client hangs up at its timeout and reuses the connection; the server works on
-        env.timeout(t_sched + self.timeout_s - env.now).callbacks.append(lambda _e: self._hang_up(rid))
+        self.deadlines.append((t_sched + self.timeout_s, rid))
         if self.gunicorn:
             if self.slots.queued() >= self.scenario.server.backlog:
                 self._reject(rid, t_sched, ep, -1, 0, _BACKLOG)  # connection refused: no response
@@ -275,10 +279,9 @@ class _Model:
         local_inline = cache is not None and cache is proc.cache and self.event_loop
         if local_inline:  # a dict lookup inside the same task step: no pass of its own
             work_s += self.cache_local_s
-        if self.event_loop:
-            # uvicorn parses the request in data_received and starts the app as a
-            # new task: its first step runs one loop iteration later
-            yield from self.loop_passes(proc, 1)
+        # uvicorn parses the request in data_received and starts the app as a
+        # new task: its first step runs one loop iteration later
+        yield from self.loop_passes(proc, 1)
         if work_s <= 0:
             pass
         elif proc.gil is None:
@@ -390,6 +393,24 @@ class _Model:
         """A request turned away on arrival, before any work."""
         end = t + self.rtt_s if status else t
         self._record(rid, t, t, end, status, error, ep, proc, -1, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def _arm_expiry(self) -> None:
+        """The client hangs up on a request at its timeout and reuses the connection (the
+        server works on). That matters only while requests wait for a connection, so one
+        timer, for the earliest deadline, runs only then: not one per request."""
+        while self.deadlines and self.deadlines[0][1] not in self.holding:
+            self.deadlines.popleft()  # answered already
+        if self.expiry_armed or not self.deadlines:
+            return
+        self.expiry_armed = True
+        self.env.timeout(max(0.0, self.deadlines[0][0] - self.env.now)).callbacks.append(self._expire)
+
+    def _expire(self, _event) -> None:
+        self.expiry_armed = False
+        while self.deadlines and self.deadlines[0][0] <= self.env.now:
+            self._hang_up(self.deadlines.popleft()[1])
+        if self.client.queued():
+            self._arm_expiry()
 
     def _hang_up(self, rid: int) -> None:
         """The client is done with this request's connection (answered, refused or timed out)."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from simulator.distributions import Empirical, Fixed
 from simulator.model import simulate
-from simulator.result import Result
+from simulator.result import Result, succeeded
 from simulator.scenario import KNOBS, Scenario
 
 from .launcher import app_for, serve
@@ -133,6 +133,12 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
       recipe's CPU phases do not explain: HTTP parsing, routing, the driver,
       serialisation, connection handling;
     * ``api_cores``: the CPUs the app was pinned to;
+    * ``redis_rtt_ms`` (cache ``redis``) or ``cache_local_ms`` (cache ``local``):
+      the median time of one cache command, from the cache phase (a hit is one
+      GET, a miss a GET and then a SET);
+    * ``nosql_latency_ms``: the distribution of one NoSQL call, from the NoSQL
+      phase of requests that were not throttled (the client library's own CPU
+      stays in it, as it is in the real call);
     * ``network_rtt_ms``: what is still left of the measured median, as a pure
       delay (loopback, the kernel, the generator's own work).
     """
@@ -140,7 +146,8 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
         raise ValueError("calibrate() takes a measured run")
     sc = base or measured.scenario
     rows = measured.rows
-    ok = (rows["error"] == 0) & (rows["status"] > 0) & (rows["status"] < 400)
+    # the warm-up is discarded here as from every statistic: first connections, pools, caches
+    ok = succeeded(rows) & (rows["scheduled_s"] >= measured.scenario.workload.warmup_s)
     if ok.sum() < 20:
         raise ValueError(f"calibrate() needs at least 20 successful requests; the run has {int(ok.sum())}")
     rng = np.random.default_rng(0)
@@ -169,7 +176,7 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
         framework = max(0.0, float(cpu_per_request) - float(sum(recipe_cpu)))
     affinity = measured.meta.get("app_cpu_affinity") or measured.meta.get("app_config", {}).get(
         "process", {}).get("cpu_affinity")
-    fitted = sc.with_knobs(framework_cpu_ms=framework, network_rtt_ms=0.0,
+    fitted = sc.with_knobs(framework_cpu_ms=framework, network_rtt_ms=0.0, **_backend_times(sc, rows, ok, rng),
                            **({"api_cores": len(affinity)} if affinity else {}))
     fitted = dataclasses.replace(fitted, workload=dataclasses.replace(fitted.workload, endpoints=tuple(endpoints)))
     # what the phases and the CPU do not explain: a delay outside the app
@@ -177,6 +184,23 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
                          allow_overcommit=True).summary.p50_ms
     fitted = fitted.with_knobs(network_rtt_ms=max(0.0, measured.summary.p50_ms - simulated))
     return fitted.with_knobs(rate_rps=sc.workload.rate_rps)
+
+
+def _backend_times(sc: Scenario, rows: dict, ok: np.ndarray, rng: np.random.Generator) -> dict:
+    """The cache's and the NoSQL store's time per command, as knobs; only those the run exercised."""
+    fitted = {}
+    looked_up = ok & (rows["cache_hit"] >= 0)
+    if sc.backends.cache != "off" and looked_up.sum() >= 10:
+        commands = np.where(rows["cache_hit"][looked_up] == 1, 1, 2)  # hit: GET; miss: GET, then SET
+        per_command = float(np.median(rows["cache_ms"][looked_up] / commands))
+        fitted["redis_rtt_ms" if sc.backends.cache == "redis" else "cache_local_ms"] = per_command
+    calls = np.array([e.nosql_reads + e.nosql_writes for e in sc.workload.endpoints])[
+        np.clip(rows["endpoint"], 0, len(sc.workload.endpoints) - 1)]
+    # a throttled call also slept its back-off: only requests never throttled time the call itself
+    called = ok & (calls > 0) & (rows["throttles"] == 0) & (rows["nosql_ms"] > 0)
+    if called.sum() >= 10:
+        fitted["nosql_latency_ms"] = _sample(rows["nosql_ms"][called] / calls[called], rng)
+    return fitted
 
 
 def changes(before: Scenario, after: Scenario) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import threading
 import time
@@ -15,8 +16,10 @@ from lab_apps import serve
 from lab_apps.compare import ComparisonError, compare
 from lab_apps.launcher import free_port
 from lab_apps.loadgen import CONNECTION_ERROR, LoadError, _died, load
-from lab_apps.measure import calibrate, measure
-from simulator import Scenario
+from lab_apps.measure import calibrate, changes, measure
+from simulator import Scenario, simulate
+from simulator.result import succeeded
+from simulator.scenario import REFERENCE_ENDPOINTS
 from simulator.traffic import arrival_times, streams
 
 QUICK = Scenario().with_knobs(duration_s=3.0, warmup_s=0.5)
@@ -138,6 +141,27 @@ def test_calibration_recovers_known_phase_times():
     assert e.cpu_ms.mean == pytest.approx(3.0, rel=0.10)
     assert e.io_ms.mean == pytest.approx(20.0, rel=0.10)
     assert fitted.hardware.api_cores == 1  # the app had one CPU of its own
+
+
+def test_calibration_fits_the_redis_and_nosql_times(redis_url):
+    """A Redis command and a NoSQL call are fitted per command from the cache and NoSQL
+    phases. The NoSQL call costs the injected wait plus what the real HTTP client and
+    service add (about 3 ms here); the model, given the fitted times, gives back the
+    measured phases."""
+    known = Scenario().with_knobs(model="sync", workers=2, rate_rps=40.0, duration_s=6.0, warmup_s=1.0,
+                                  cache="redis", key_count=50, nosql_latency_ms=10.0)
+    known = dataclasses.replace(known, workload=dataclasses.replace(
+        known.workload, endpoints=(REFERENCE_ENDPOINTS["indicator"], REFERENCE_ENDPOINTS["events_read"])))
+    measured = measure(known, progress=None, redis_url=redis_url)
+    fitted = calibrate(measured)
+    assert 10.0 < fitted.backends.nosql_latency_ms.mean < 15.0
+    assert 0.02 < fitted.backends.redis_rtt_ms < 3.0
+    assert any(line.startswith("redis_rtt_ms: 0.3 -> ") for line in changes(known, fitted))
+    simulated = simulate(fitted.with_knobs(rate_rps=40.0), seed=1)
+    for phase in ("cache_ms", "nosql_ms"):
+        meas, sim = (np.median(r.rows[phase][succeeded(r.rows) & (r.rows[phase] > 0)])
+                     for r in (measured, simulated))
+        assert sim == pytest.approx(meas, rel=0.10), phase
 
 
 def test_compare_computes_errors_from_both_sides_and_writes_the_report(tmp_path):

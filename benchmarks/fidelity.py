@@ -4,21 +4,31 @@ For Flask `sync` with 4 workers and FastAPI `async` with 1 worker, on the
 reference recipe (2 ms CPU, one query with a 5 ms wait and 0.5 ms DB CPU,
 cache off, SQLite), with the app on its own CPU and the load generator on
 another:
-  1. calibrate (a low-load run for phase times, a moderate one for CPU);
+  1. calibrate (a low-load run for phase times, then one at 60% of the capacity
+     that predicts, for the app's CPU per request: lab_apps.compare.calibration_runs);
   2. predict capacity with the calibrated model;
   3. measure and simulate at five rates up to 85% of that capacity;
   4. measure and simulate at 130% of it: saturation throughput.
 Targets: p50 within 10%, p95 within 20%, saturation throughput within 10%.
-Takes about 5 minutes.
+Takes about 5 minutes a repeat.
+
+The same code on this shared host has met from 9 to 19 of the 22 targets from
+one run to the next: near capacity a few per cent of CPU per request moves the
+p95 by tens of per cent, and the app's CPU per request differs between runs.
+``--repeat N`` runs the whole benchmark N times and reports each figure's
+median error and range, which is the figure to quote.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from lab_apps.compare import CPU_SHARE, PHASES_SHARE
-from lab_apps.measure import calibrate, changes, measure, split_cpus
+import numpy as np
+
+from lab_apps.compare import calibration_runs
+from lab_apps.measure import changes, measure, split_cpus
 from simulator import Scenario, predict, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,19 +37,22 @@ SHARES = (0.17, 0.34, 0.51, 0.68, 0.85)
 CASES = (("reference_flask_sync.toml", {}), ("reference_fastapi_async.toml", {}))
 
 
+def _cpu_note(run) -> str:
+    return f"app CPU {run.meta['app_cpu_ms_per_request']:.2f} ms/request"
+
+
 def run_case(file: str) -> list[tuple[str, float, float, bool]]:
     scenario = Scenario.load(ROOT / "datasets" / "scenarios" / file).with_knobs(duration_s=DURATION_S,
                                                                                warmup_s=WARMUP_S)
     app_cpus, load_cpus = split_cpus()
     kw = {"app_cpus": app_cpus, "load_cpus": load_cpus, "progress": None}
-    guess = predict(scenario.with_knobs(api_cores=len(app_cpus or [0, 1]), rate_rps=1.0)).capacity_rps
-    low = measure(scenario.with_knobs(rate_rps=max(5.0, PHASES_SHARE * guess)), **kw)
-    mid = measure(scenario.with_knobs(rate_rps=CPU_SHARE * guess), **kw)
-    fitted = calibrate(low, scenario, cpu_from=mid)
+    fitted, low, mid = calibration_runs(scenario, **kw)
     capacity = predict(fitted.with_knobs(rate_rps=1.0)).capacity_rps
     s = scenario.server
     print(f"\n{file}: {s.model} x {s.workers}, app CPUs {app_cpus}, generator CPUs {load_cpus}; "
           f"calibrated capacity {capacity:.0f} req/s")
+    for run in (low, mid):
+        print(f"  calibration at {run.scenario.workload.rate_rps:g} req/s: {_cpu_note(run)}")
     for line in changes(scenario, fitted):
         print(f"  {line}")
     print(f"  {'rate':>7} {'meas p50':>9} {'sim p50':>8} {'err':>6}   {'meas p95':>9} {'sim p95':>8} {'err':>6}")
@@ -52,29 +65,45 @@ def run_case(file: str) -> list[tuple[str, float, float, bool]]:
         e95 = (sim.p95_ms - m.summary.p95_ms) / m.summary.p95_ms
         flag = "  UNRELIABLE: " + "; ".join(m.meta["unreliable"]) if m.meta["unreliable"] else ""
         print(f"  {rate:7.1f} {m.summary.p50_ms:9.2f} {sim.p50_ms:8.2f} {e50:+6.0%}   "
-              f"{m.summary.p95_ms:9.2f} {sim.p95_ms:8.2f} {e95:+6.0%}{flag}")
+              f"{m.summary.p95_ms:9.2f} {sim.p95_ms:8.2f} {e95:+6.0%}  {_cpu_note(m)}{flag}")
         rows.append((f"{file} p50 @{share:.0%}", e50, 0.10, abs(e50) <= 0.10))
         rows.append((f"{file} p95 @{share:.0%}", e95, 0.20, abs(e95) <= 0.20))
     over = round(1.3 * capacity, 1)
-    m = measure(scenario.with_knobs(rate_rps=over), **kw).summary
+    m = measure(scenario.with_knobs(rate_rps=over), **kw)
     sim = simulate(fitted.with_knobs(rate_rps=over), seed=0, allow_overcommit=True).summary
-    e = (sim.throughput_rps - m.throughput_rps) / m.throughput_rps
-    print(f"  saturation at {over:g} req/s offered: measured {m.throughput_rps:.1f}, simulated "
-          f"{sim.throughput_rps:.1f} req/s ({e:+.0%})")
+    e = (sim.throughput_rps - m.summary.throughput_rps) / m.summary.throughput_rps
+    print(f"  saturation at {over:g} req/s offered: measured {m.summary.throughput_rps:.1f}, simulated "
+          f"{sim.throughput_rps:.1f} req/s ({e:+.0%}); {_cpu_note(m)}")
     rows.append((f"{file} saturation", e, 0.10, abs(e) <= 0.10))
     return rows
 
 
-def main() -> list[tuple[str, float, float, bool]]:
-    rows = []
-    for file, _ in CASES:
-        rows += run_case(file)
-    met = sum(r[3] for r in rows)
-    print(f"\nfidelity: {met} of {len(rows)} figures within target")
-    return rows
+def main(repeat: int = 1) -> list[tuple[str, float, float, bool]]:
+    """Each figure's median error over ``repeat`` runs of the benchmark, against its target."""
+    runs = []
+    for i in range(repeat):
+        if repeat > 1:
+            print(f"\n-- repeat {i + 1} of {repeat} --")
+        rows = [row for file, _ in CASES for row in run_case(file)]
+        print(f"\nfidelity: {sum(r[3] for r in rows)} of {len(rows)} figures within target")
+        runs.append(rows)
+    summary = []
+    for j, (name, _, target, _) in enumerate(runs[0]):
+        errors = np.array([rows[j][1] for rows in runs])
+        median = float(np.median(errors))
+        summary.append((name, median, target, abs(median) <= target))
+        if repeat > 1:
+            print(f"  {name:<45} median {median:+7.1%}  range {errors.min():+.0%} to {errors.max():+.0%}  "
+                  f"met in {sum(r[j][3] for r in runs)} of {repeat}")
+    if repeat > 1:
+        print(f"\nfidelity, median over {repeat} repeats: {sum(r[3] for r in summary)} of {len(summary)} "
+              f"figures within target; single repeats met {', '.join(str(sum(r[3] for r in rows)) for rows in runs)}")
+    return summary
 
 
 if __name__ == "__main__":
-    for name, err, target, ok in main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1, help="run the benchmark this many times (median errors)")
+    for name, err, target, ok in main(parser.parse_args().repeat):
         print(f"  {name:<45} {err:+7.1%}  target +-{target:.0%}  {'met' if ok else 'MISSED'}")
     sys.exit(0)

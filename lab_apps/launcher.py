@@ -89,17 +89,34 @@ def stop_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
 
 
 def group_cpu_seconds(pgid: int) -> float:
-    """utime + stime of every live process in group ``pgid`` (Linux /proc; 0 elsewhere)."""
+    """CPU time used so far by every live process in group ``pgid`` (Linux /proc; 0 elsewhere).
+
+    Per process, the larger of two clocks: the sum of its live threads' ``schedstat`` run
+    time, in nanoseconds, and its utime + stime, in 10 ms ticks, rounded down but
+    counting threads that have exited. With no thread gone the first is exact. Ticks
+    alone, over five processes, made a 1 s sample of an idle app's CPU uncertain by
+    several per cent of a core: half a millisecond per request at 20 req/s.
+    """
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    total = 0
+    total = 0.0
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            fields = _stat_fields(entry / "stat")
+            if int(fields[2]) != pgid:  # fields after the command: state ppid pgrp ... utime(11) stime(12)
+                continue
+            coarse = (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
             continue
-        if int(fields[2]) == pgid:  # fields after the command: state ppid pgrp ... utime(11) stime(12)
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
+        try:
+            live = sum(int((t / "schedstat").read_text().split()[0]) for t in (entry / "task").iterdir()) / 1e9
+        except (OSError, IndexError, ValueError):  # no schedstat here, or a thread gone meanwhile
+            live = 0.0
+        total += max(live, coarse)
+    return total
+
+
+def _stat_fields(path: Path) -> list[str]:
+    return path.read_text().rsplit(")", 1)[1].split()
 
 
 def group_alive(pgid: int) -> bool:

@@ -219,3 +219,35 @@ def test_servers_die_with_the_process_that_started_them():
     while any(group_alive(g) for g in pgids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(group_alive(g) for g in pgids)
+
+
+@pytest.mark.parametrize(("exiting", "tolerance_s"), [(False, 0.002), (True, 0.021)])
+def test_a_process_groups_cpu_is_counted_finer_than_ticks(exiting, tolerance_s):
+    """measure() subtracts the app's idle CPU from its work per request: at 20 req/s one per
+    cent of a core is half a millisecond per request, finer than /proc's 10 ms ticks. With a
+    thread gone, its CPU still counts, to the tick."""
+    import subprocess
+    import sys
+    import time
+
+    from lab_apps.launcher import group_cpu_seconds, stop_group
+
+    code = ("import threading, time\n"
+            "def burn(s):\n"
+            "    end = time.thread_time() + s\n"
+            "    while time.thread_time() < end: pass\n"
+            f"if {exiting}:\n"
+            "    t = threading.Thread(target=burn, args=(0.15,)); t.start(); t.join()\n"
+            "threading.Thread(target=lambda: (burn(0.1), time.sleep(60)), daemon=True).start()\n"
+            "burn(0.05); time.sleep(0.3)\n"
+            "print(time.process_time(), flush=True); time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        reported = float(child.stdout.readline())
+        time.sleep(0.05)
+        assert reported > 0.15
+        assert group_cpu_seconds(child.pid) == pytest.approx(reported, abs=tolerance_s)
+    finally:
+        child.stdout.close()
+        stop_group(child)

@@ -76,6 +76,27 @@ class _Process:
         self.inflight = 0
 
 
+class _Spread:
+    """One request's framework CPU on an event loop, a share per loop pass.
+
+    uvicorn's protocol callbacks, SQLAlchemy's greenlet hops and the driver's result
+    delivery each run a little of it, so a request does not hold the loop for two
+    lumps but comes back for many small steps between the others' (near capacity
+    the loop then queues like a processor shared among requests, not first come,
+    first served). The last step takes what is left.
+    """
+
+    __slots__ = ("share", "left")
+
+    def __init__(self, total_s: float, steps: int) -> None:
+        self.share, self.left = total_s / steps, total_s
+
+    def take(self) -> float:
+        share = self.share if self.share < self.left else self.left
+        self.left -= share
+        return share
+
+
 @dataclass(frozen=True)
 class _Recipe:
     """An endpoint's recipe bound to its random streams (ms values drawn per use)."""
@@ -120,6 +141,12 @@ class _Model:
         self.embedded_db = b.database == "sqlite"
         self.event_loop = s.model == "async"
         self.trips_per_statement, self.trips_per_checkout = DRIVER_TRIPS[b.database]
+        # an event loop's steps per request, on the path that misses the cache: arrival,
+        # the handler's first step, every round trip's passes, the response
+        self.loop_steps = [3 + PASSES_PER_TRIP * (
+            (e.queries_per_request * self.trips_per_statement + self.trips_per_checkout if e.queries_per_request
+             else 0) + e.nosql_reads + e.nosql_writes + (2 if e.cacheable and b.cache == "redis" else 0))
+            for e in w.endpoints]
         self.db_cpu = ProcessorSharing(env, h.db_cores)
         self.processes = [_Process(i, env, sc) for i in range(s.workers)]
         self.shared_cache = TtlCache(b.ttl_s) if b.cache == "redis" else None
@@ -181,24 +208,28 @@ class _Model:
             self.hold["gil"] += self.env.now - t0
             work_s -= q
 
-    def loop_trips(self, proc: _Process, trips: int):
+    def loop_trips(self, proc: _Process, trips: int, spread: _Spread | None):
         """An async driver's round trips coming back to the loop: two passes each."""
-        yield from self.loop_passes(proc, trips * PASSES_PER_TRIP)
+        yield from self.loop_passes(proc, trips * PASSES_PER_TRIP, spread)
 
-    def loop_passes(self, proc: _Process, passes: int):
-        """Callbacks on the event loop with no CPU of their own (the app's CPU for them is
-        in ``framework_cpu_ms``): each waits for the rest of the iteration in progress.
+    def loop_passes(self, proc: _Process, passes: int, spread: _Spread | None):
+        """Callbacks on the event loop, each running its share of the request's framework
+        CPU (``spread``), each waiting for the rest of the iteration in progress.
         Nothing on threads or worker processes, which have no loop to come back to."""
         if not self.event_loop:
             return
         loop = proc.gil
         for _ in range(passes):
+            cpu_s = spread.take() if spread is not None else 0.0
+            if cpu_s > 0:
+                yield from self.cpu_burst(proc, cpu_s)
+                continue
             wait = loop.acquire()
             if wait is not None:
                 yield wait
             loop.release()
 
-    def nosql_call(self, proc: _Process, bucket: TokenBucket):
+    def nosql_call(self, proc: _Process, bucket: TokenBucket, spread: _Spread | None):
         """One NoSQL call with botocore-legacy retries; returns (ok, throttles)."""
         b = self.scenario.backends
         throttles = 0
@@ -209,7 +240,7 @@ class _Model:
             ok = bucket.take(self.env.now)
             yield self.env.timeout(self.nosql_latency() / 1000)
             proc.nosql.release()
-            yield from self.loop_trips(proc, 1)  # httpx: the response read on the loop
+            yield from self.loop_trips(proc, 1, spread)  # httpx: the response read on the loop
             if ok:
                 return True, throttles
             throttles += 1
@@ -272,16 +303,17 @@ class _Model:
         cache_ms = pool_wait_ms = db_ms = nosql_ms = 0.0
 
         # Framework CPU comes in two halves: parsing and routing before the handler,
-        # serialising and writing the response after its I/O. In an event loop the
-        # second half queues for the loop again, as the real response does.
-        work_s = self.framework_s / 2 + recipe.cpu() / 1000
+        # serialising and writing the response after its I/O. On an event loop it is
+        # spread over every step the request takes on the loop (_Spread).
+        spread = _Spread(self.framework_s, self.loop_steps[ep]) if self.event_loop and self.framework_s else None
+        work_s = (spread.take() if spread else self.framework_s / 2) + recipe.cpu() / 1000
         cache = (self.shared_cache or proc.cache) if recipe.cacheable else None
         local_inline = cache is not None and cache is proc.cache and self.event_loop
         if local_inline:  # a dict lookup inside the same task step: no pass of its own
             work_s += self.cache_local_s
         # uvicorn parses the request in data_received and starts the app as a
         # new task: its first step runs one loop iteration later
-        yield from self.loop_passes(proc, 1)
+        yield from self.loop_passes(proc, 1, spread)
         if work_s <= 0:
             pass
         elif proc.gil is None:
@@ -295,7 +327,7 @@ class _Model:
             key = self.keys()
             if cache is self.shared_cache:
                 yield env.timeout(self.redis_s)  # GET
-                yield from self.loop_trips(proc, 1)
+                yield from self.loop_trips(proc, 1, spread)
             elif not local_inline:
                 yield from self.cpu_burst(proc, self.cache_local_s)
             cache_hit = 1 if cache.lookup(key, env.now) else 0
@@ -325,15 +357,15 @@ class _Model:
                         yield self.cpu.run(db_cpu_s)
                     else:
                         yield from self.cpu_burst(proc, db_cpu_s)
-                    yield from self.loop_trips(proc, self.trips_per_statement)
-                yield from self.loop_trips(proc, self.trips_per_checkout)
+                    yield from self.loop_trips(proc, self.trips_per_statement, spread)
+                yield from self.loop_trips(proc, self.trips_per_checkout, spread)
                 proc.pool.release()
                 self.hold["pool"] += env.now - t_conn
                 db_ms = (env.now - t_conn) * 1000
                 if cache is not None:
                     if cache is self.shared_cache:
                         yield env.timeout(self.redis_s)  # SET key value EX ttl
-                        yield from self.loop_trips(proc, 1)
+                        yield from self.loop_trips(proc, 1, spread)
                         cache_ms += self.redis_s * 1000
                     cache.store(key, env.now)
 
@@ -341,7 +373,7 @@ class _Model:
             t = env.now
             for bucket, calls in ((self.reads, recipe.nosql_reads), (self.writes, recipe.nosql_writes)):
                 for _ in range(calls):
-                    ok, n = yield from self.nosql_call(proc, bucket)
+                    ok, n = yield from self.nosql_call(proc, bucket, spread)
                     throttles += n
                     if not ok:
                         error = _THROTTLED
@@ -354,11 +386,12 @@ class _Model:
         if not error and background_s > 0 and not recipe.deferred:
             yield env.timeout(background_s)
 
-        if self.framework_s > 0:
+        last_s = spread.left if spread is not None else self.framework_s / 2
+        if last_s > 0:
             if proc.gil is None:
-                yield self.cpu.run(self.framework_s / 2)
+                yield self.cpu.run(last_s)
             else:
-                yield from self.cpu_burst(proc, self.framework_s / 2)
+                yield from self.cpu_burst(proc, last_s)
         t_end = env.now
         if trace:
             self._log(rid, "end")

@@ -155,6 +155,20 @@ def test_async_driver_round_trips_cost_nothing_on_an_idle_loop():
     assert r.rows["db_ms"] == pytest.approx(np.full(r.rows["db_ms"].size, 5.5), abs=1e-6)
 
 
+def test_an_event_loop_spreads_the_framework_cpu_over_its_steps_and_loses_none():
+    """uvicorn's callbacks, SQLAlchemy's greenlet hops and the driver's result delivery each
+    run a share of the framework's CPU. Alone, a request still takes its CPU and its wait,
+    to the microsecond; under load the loop is busy for exactly framework + handler + query
+    CPU per request (the utilisation law)."""
+    endpoint = Endpoint(name="q", cpu_ms=Fixed(2.0), io_ms=Fixed(5.0), db_cpu_ms=Fixed(0.5))
+    alone = bare("async", 1, cores=1, rate=2.0, duration=20.0, endpoint=endpoint).with_knobs(
+        framework_cpu_ms=1.4, network_rtt_ms=0.0, arrival="constant")
+    r = simulate(alone, seed=1)
+    assert r.rows["latency_ms"] == pytest.approx(np.full(r.rows["latency_ms"].size, 1.4 + 2.0 + 0.5 + 5.0), abs=1e-6)
+    busy = simulate(alone.with_knobs(rate_rps=100.0), seed=1).summary
+    assert busy.utilisation["api_cpu"] == pytest.approx(busy.throughput_rps * 3.9 / 1000, rel=0.01)
+
+
 def test_each_driver_round_trip_waits_for_the_loop_so_aiosqlite_queues_more_than_asyncpg():
     """At the same loop load, a query's DB phase grows by the waits of its round trips:
     aiosqlite makes 5 (cursor, execute, fetchall, close, the rollback on return), asyncpg 3

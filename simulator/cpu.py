@@ -1,26 +1,31 @@
-"""CPU cores shared by processes: egalitarian processor sharing.
+"""CPU cores shared by processes.
 
-The Linux scheduler (CFS) gives each runnable thread an equal share of the
-cores, in slices of a few milliseconds. For CPU bursts of a few milliseconds
-the classic model of that is processor sharing: with ``n`` runnable jobs on
-``c`` cores each one progresses at rate ``min(1, c / n)``.
+``TimeSliced``: the API server's cores, as Linux shares them among a few worker
+processes. The scheduler preempts a running process only at its tick, so a
+Python burst of a few milliseconds runs to its end while the others wait:
+first come, first served, in slices of a tick.
 
-Implementation: a virtual clock ``v`` counts the service every running job has
-received so far. A job that arrives at virtual time ``v0`` with ``w`` seconds
-of work finishes when ``v`` reaches ``v0 + w``, so the jobs sit in a heap by
-finishing virtual time and only the earliest needs a scheduled event. An
-arrival or a departure changes the rate, and so reschedules that one event;
+``ProcessorSharing``: the classic model for many runnable jobs in short slices
+(the DB server's backends): with ``n`` runnable jobs on ``c`` cores each one
+progresses at rate ``min(1, c / n)``.
+
+Processor sharing, implemented: a virtual clock ``v`` counts the service every
+running job has received so far. A job that arrives at virtual time ``v0`` with
+``w`` seconds of work finishes when ``v`` reaches ``v0 + w``, so the jobs sit in
+a heap by finishing virtual time and only the earliest needs a scheduled event.
+An arrival or a departure changes the rate, and so reschedules that one event;
 stale events are recognised by a token and ignored, which is cheaper than
 SimPy interrupts.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from heapq import heappop, heappush
 
 import simpy
 
-__all__ = ["ProcessorSharing"]
+__all__ = ["ProcessorSharing", "TimeSliced"]
 
 
 class ProcessorSharing:
@@ -115,3 +120,75 @@ def _fire(event: simpy.Event) -> None:
     callbacks, event.callbacks = event.callbacks, None
     for callback in callbacks:
         callback(event)
+
+
+class TimeSliced:
+    """``servers`` cores shared in time slices, first come, first served.
+
+    A job runs on a free core for up to ``slice_s``; with work left it goes to the
+    back of the queue. Linux's EEVDF scheduler gives each runnable process a base
+    slice of 0.75 ms x (1 + log2 CPUs), but without high-resolution ticks it
+    preempts only at the scheduler tick (4 ms at CONFIG_HZ=250): a Python burst of
+    a few milliseconds runs to its end while others wait, which is first come,
+    first served, not processor sharing. For bursts much longer than a slice the
+    two agree.
+    """
+
+    def __init__(self, env: simpy.Environment, servers: int, slice_s: float) -> None:
+        if servers < 1:
+            raise ValueError(f"servers must be >= 1, got {servers}")
+        if not slice_s > 0:
+            raise ValueError(f"slice_s must be > 0, got {slice_s}")
+        self.env = env
+        self.servers = servers
+        self.slice_s = slice_s
+        self._queue: deque[tuple[float, simpy.Event]] = deque()
+        self._running = 0
+        self._jobs = 0
+        self._t = env.now
+        self.busy_area = 0.0
+        self.jobs_area = 0.0
+
+    @property
+    def jobs(self) -> int:
+        """Jobs running or waiting for a core."""
+        return self._jobs
+
+    def run(self, work_s: float) -> simpy.Event:
+        """An event that fires once ``work_s`` seconds of CPU have been served."""
+        done = self.env.event()
+        if work_s <= 0:
+            done.succeed()
+            return done
+        self._advance()
+        self._jobs += 1
+        if self._running < self.servers:
+            self._start(work_s, done)
+        else:
+            self._queue.append((work_s, done))
+        return done
+
+    def _advance(self) -> None:
+        now = self.env.now
+        dt = now - self._t
+        if dt > 0:
+            self.busy_area += dt * self._running
+            self.jobs_area += dt * self._jobs
+            self._t = now
+
+    def _start(self, work_s: float, done: simpy.Event) -> None:
+        self._running += 1
+        ran = work_s if work_s <= self.slice_s else self.slice_s
+        self.env.timeout(ran).callbacks.append(lambda _ev: self._end_slice(work_s - ran, done))
+
+    def _end_slice(self, left_s: float, done: simpy.Event) -> None:
+        self._advance()
+        self._running -= 1
+        finished = left_s <= 1e-12
+        if not finished:
+            self._queue.append((left_s, done))
+        if self._queue:  # the next job takes the core before anyone woken below can
+            self._start(*self._queue.popleft())
+        if finished:
+            self._jobs -= 1
+            _fire(done)

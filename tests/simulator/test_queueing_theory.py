@@ -44,8 +44,9 @@ def test_sync_workers_with_pure_io_are_an_m_m_c_queue():
     assert served == pytest.approx(service_s, rel=0.01)
 
 
-def test_cpu_shared_by_many_processes_is_processor_sharing():
-    """64 sync workers on 1 core, exponential 5 ms of CPU, rho = 0.7: response = 1 / (mu - lambda)."""
+def test_cpu_shared_by_many_processes_is_an_m_m_1_queue():
+    """64 sync workers on 1 core, exponential 5 ms of CPU, rho = 0.7: response = 1 / (mu - lambda),
+    as for every order that keeps the core busy (time slices, processor sharing, FIFO)."""
     rate, service_s = 140.0, 0.005
     scenario = bare("sync", 64, cores=1, rate=rate, duration=200.0, warmup=10.0,
                     endpoint=pure(cpu=Exponential(service_s * 1000), queries=0))
@@ -53,6 +54,38 @@ def test_cpu_shared_by_many_processes_is_processor_sharing():
     points = sweep(scenario, {"rate_rps": [rate]}, seeds=range(12), allow_overcommit=True)
     response = float(np.mean([p.summary.mean_ms for p in points])) / 1000
     assert response == pytest.approx(mm1_ps_response_s(rate, service_s), rel=0.05)
+
+
+@pytest.mark.parametrize(("slice_ms", "expected_ms"), [
+    (4.0, 1.0 + 0.7 * 1.0 / (2 * (1 - 0.7))),  # slices longer than the bursts: FIFO, Pollaczek-Khinchine
+    (0.02, 1.0 / (1 - 0.7)),  # slices far shorter: processor sharing, S / (1 - rho)
+])
+def test_time_sliced_cores_run_short_bursts_first_come_first_served(slice_ms, expected_ms):
+    """Fixed 1 ms bursts at rho = 0.7 on one core: Linux's tick-long slices make the mean response
+    M/D/1's (2.17 ms), not processor sharing's (3.33 ms)."""
+    import simpy
+
+    from simulator.cpu import TimeSliced
+
+    env = simpy.Environment()
+    core = TimeSliced(env, 1, slice_ms / 1000)
+    rng = np.random.default_rng(7)
+    responses = []
+
+    def job():
+        t0 = env.now
+        yield core.run(0.001)
+        responses.append(env.now - t0)
+
+    def source():
+        while env.now < 400.0:
+            yield env.timeout(rng.exponential(1 / 700.0))
+            env.process(job())
+
+    env.process(source())
+    env.run()
+    assert np.mean(responses[5000:]) * 1000 == pytest.approx(expected_ms, rel=0.03)
+    assert core.busy_area / env.now == pytest.approx(0.7, rel=0.02)
 
 
 def test_littles_law_holds_between_the_cpu_state_and_the_request_rows(seeds):

@@ -173,7 +173,7 @@ def calibration_runs(scenario: Scenario, *, calibration_rps: float | None = None
 
 def compare(scenario: Scenario, rates: list[float], *, seed: int = 0, calibration_rps: float | None = None,
             progress=None, database_url: str | None = None, redis_url: str | None = None) -> Comparison:
-    """Calibrate on a short low-load run, then simulate and measure at each rate."""
+    """Calibrate (``calibration_runs``), then simulate and measure at each rate."""
     if not rates or any((not isinstance(r, (int, float))) or r <= 0 or not math.isfinite(r) for r in rates):
         raise ValueError(f"rates must be positive numbers of req/s, got {rates!r}")
     app_cpus, load_cpus = split_cpus()

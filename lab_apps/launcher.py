@@ -101,7 +101,7 @@ def group_cpu_seconds(pgid: int) -> float:
     total = 0.0
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            fields = _stat_fields(entry / "stat")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             if int(fields[2]) != pgid:  # fields after the command: state ppid pgrp ... utime(11) stime(12)
                 continue
             coarse = (int(fields[11]) + int(fields[12])) / ticks
@@ -113,10 +113,6 @@ def group_cpu_seconds(pgid: int) -> float:
             live = 0.0
         total += max(live, coarse)
     return total
-
-
-def _stat_fields(path: Path) -> list[str]:
-    return path.read_text().rsplit(")", 1)[1].split()
 
 
 def group_alive(pgid: int) -> bool:

@@ -194,8 +194,7 @@ def _backend_times(sc: Scenario, rows: dict, ok: np.ndarray, rng: np.random.Gene
         commands = np.where(rows["cache_hit"][looked_up] == 1, 1, 2)  # hit: GET; miss: GET, then SET
         per_command = float(np.median(rows["cache_ms"][looked_up] / commands))
         fitted["redis_rtt_ms" if sc.backends.cache == "redis" else "cache_local_ms"] = per_command
-    calls = np.array([e.nosql_reads + e.nosql_writes for e in sc.workload.endpoints])[
-        np.clip(rows["endpoint"], 0, len(sc.workload.endpoints) - 1)]
+    calls = np.array([e.nosql_reads + e.nosql_writes for e in sc.workload.endpoints])[rows["endpoint"]]
     # a throttled call also slept its back-off: only requests never throttled time the call itself
     called = ok & (calls > 0) & (rows["throttles"] == 0) & (rows["nosql_ms"] > 0)
     if called.sum() >= 10:

@@ -7,14 +7,12 @@ import dataclasses
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
 
 from lab_apps import serve
 from lab_apps.compare import ComparisonError, compare
-from lab_apps.launcher import free_port
 from lab_apps.loadgen import CONNECTION_ERROR, LoadError, _died, load
 from lab_apps.measure import calibrate, changes, measure
 from simulator import Scenario, simulate
@@ -22,10 +20,12 @@ from simulator.result import succeeded
 from simulator.scenario import REFERENCE_ENDPOINTS
 from simulator.traffic import arrival_times, streams
 
+from .json_stub import JsonOk, serving
+
 QUICK = Scenario().with_knobs(duration_s=3.0, warmup_s=0.5)
 
 
-class _Stalling(BaseHTTPRequestHandler):
+class _Stalling(JsonOk):
     """Answers at once, except the 40th request, which takes one second: one worker, serial.
 
     Like a gunicorn sync worker it closes each connection after its answer: http.server
@@ -33,35 +33,20 @@ class _Stalling(BaseHTTPRequestHandler):
     only worker while requests on other connections time out.
     """
 
-    protocol_version = "HTTP/1.1"
+    close = True
     count = 0
 
-    def do_GET(self):  # noqa: N802 - the http.server API
+    def before_answer(self) -> None:
         type(self).count += 1
         if type(self).count == 40:
             time.sleep(1.0)
-        body = b'{"ok":true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
 def stalling_server():
     _Stalling.count = 0
-    server = HTTPServer(("127.0.0.1", free_port()), _Stalling)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Stalling, threaded=False) as url:
+        yield url
 
 
 def test_poisson_schedule_has_the_exponential_mean_and_variance():

@@ -7,43 +7,21 @@ import os
 import pty
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from lab_apps.launcher import free_port
+from .json_stub import JsonOk, serving
 
 REQUESTS = 60  # 30 req/s, constant, for 2 s: the notebook's bar must end at 60/60
 
 
-class _Ok(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):  # noqa: N802 - the http.server API
-        body = b'{"ok":true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def ok_server():
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Ok)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(JsonOk, threaded=True) as url:
+        yield url
 
 
 def test_the_terminal_shows_a_bar_that_ends_at_every_request(ok_server):

@@ -57,12 +57,24 @@ PASSES_PER_TRIP = 2
 # * asyncpg: one Bind/Execute per statement (prepared statements are cached); BEGIN and
 #   the reset-on-return ROLLBACK once per checkout.
 DRIVER_TRIPS = {"sqlite": (4, 1), "postgresql": (1, 2)}
+# SQLAlchemy's QueuePool keeps at most pool_size idle connections: a checkout with none
+# idle opens a new one (up to pool_size + max_overflow), and a connection returned to a
+# pool already holding pool_size idle ones is closed (pool/impl.py, _do_get and
+# _do_return_conn). Under bursts past pool_size, connections churn. Their cost, measured
+# on the reference machine with the lab's engines (a new connection, then one discarded):
+# (round trips to open, CPU ms to open, wait ms to open, extra round trips to close, CPU ms
+# to close). aiosqlite: 5 trips to its new thread (connect, then the dialect's and the
+# lab's functions registered), 0.5 ms CPU; closing, 2 trips beyond the reset, 0.26 ms.
+# asyncpg: TCP, startup and the dialect's codecs in 4 trips, 1.0 ms CPU here and 1.5 ms
+# more of waiting for PostgreSQL to fork a backend; closing, 0.26 ms.
+CONNECTION_COST = {"sqlite": (5, 0.5, 0.0, 2, 0.26), "postgresql": (4, 1.0, 1.5, 2, 0.26)}
 
 
 class _Process:
     """One OS process of the API server (a gunicorn or uvicorn worker)."""
 
-    __slots__ = ("index", "gil", "sliced", "loop", "pool", "nosql", "cache", "tokens", "inflight")
+    __slots__ = ("index", "gil", "sliced", "loop", "pool", "idle_connections", "nosql", "cache", "tokens",
+                 "inflight")
 
     def __init__(self, index: int, env: simpy.Environment, scenario: Scenario) -> None:
         s, b = scenario.server, scenario.backends
@@ -77,6 +89,7 @@ class _Process:
         # reaches an await, so it holds the event loop from its first line to its last.
         self.loop = Semaphore(env, 1) if s.model == "async-blocking" else None
         self.pool = Semaphore(env, b.pool_size + b.max_overflow)
+        self.idle_connections = 0  # open and in the pool; SQLAlchemy opens them on demand
         self.nosql = Semaphore(env, b.nosql_max_connections)  # httpx connection pool of this process
         self.cache = TtlCache(b.ttl_s) if b.cache == "local" else None
         self.tokens = Semaphore(env, s.threadpool_tokens) if s.model == "threadpool" else None
@@ -144,10 +157,12 @@ class _Model:
         ]
         self.arrivals = arrivals
 
-        self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S)
+        self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S, s.wake_cpu_ms / 1000)
         self.embedded_db = b.database == "sqlite"
         self.event_loop = s.model == "async"
         self.trips_per_statement, self.trips_per_checkout = DRIVER_TRIPS[b.database]
+        self.connection_cost = CONNECTION_COST[b.database]
+        self.connections = [0, 0]  # database connections opened, closed
         self.loop_steps = [self._loop_steps(e) for e in w.endpoints]
         # the DB server's many backends with short queries: the classic processor-sharing model
         # (it is not measured here; the API server is)
@@ -211,16 +226,35 @@ class _Model:
             yield self.cpu.run(work_s)
             return
         quantum = self.switch_s if proc.sliced else math.inf
+        warm = False
         while work_s > 0:
             q = work_s if work_s <= quantum else quantum
             wait = gil.acquire()
             if wait is not None:
                 yield wait
             t0 = self.env.now
-            yield self.cpu.run(q)
+            # handed the lock by another burst (or still running on): the core never went idle
+            yield self.cpu.run(q, warm or wait is not None)
+            warm = True
             gil.release()
             self.hold["gil"] += self.env.now - t0
             work_s -= q
+
+    def open_connection(self, proc: _Process, spread: _Spread | None):
+        """A new database connection: the driver's CPU, its round trips, the server's wait."""
+        trips, cpu_ms, wait_ms, _, _ = self.connection_cost
+        self.connections[0] += 1
+        yield from self.cpu_burst(proc, cpu_ms / 1000)
+        yield from self.loop_trips(proc, trips, spread)
+        if wait_ms:
+            yield self.env.timeout(wait_ms / 1000)
+
+    def close_connection(self, proc: _Process, spread: _Spread | None):
+        """A connection the full pool does not keep, closed."""
+        _, _, _, trips, cpu_ms = self.connection_cost
+        self.connections[1] += 1
+        yield from self.cpu_burst(proc, cpu_ms / 1000)
+        yield from self.loop_trips(proc, trips, spread)
 
     def loop_trips(self, proc: _Process, trips: int, spread: _Spread | None):
         """An async driver's round trips coming back to the loop: two passes each."""
@@ -355,6 +389,11 @@ class _Model:
                 if wait not in got:  # SQLAlchemy raises TimeoutError; the app answers 503
                     proc.pool.cancel(wait)
                     error = _POOL
+            if not error:
+                if proc.idle_connections:
+                    proc.idle_connections -= 1
+                else:
+                    yield from self.open_connection(proc, spread)
             t_conn = env.now
             pool_wait_ms = (t_conn - t) * 1000
             if not error:
@@ -373,6 +412,10 @@ class _Model:
                         yield from self.cpu_burst(proc, db_cpu_s)
                     yield from self.loop_trips(proc, self.trips_per_statement, spread)
                 yield from self.loop_trips(proc, self.trips_per_checkout, spread)
+                if proc.idle_connections < self.scenario.backends.pool_size:
+                    proc.idle_connections += 1
+                else:
+                    yield from self.close_connection(proc, spread)
                 proc.pool.release()
                 self.hold["pool"] += env.now - t_conn
                 db_ms = (env.now - t_conn) * 1000
@@ -514,6 +557,7 @@ class _Model:
             "api_cpu": self.cpu.busy_area, "db_cpu": self.db_cpu.busy_area, "gil": self.hold["gil"],
             "api_cpu_jobs": self.cpu.jobs_area, "db_cpu_jobs": self.db_cpu.jobs_area,
             "pool": self.hold["pool"], "reads": self.reads.taken, "writes": self.writes.taken,
+            "wakes": self.cpu.wakes,
         }
 
     def sampler(self, every_s: float, until: float):
@@ -578,7 +622,13 @@ class _Model:
                       meta={"fit_problems": sc.problems(),
                             "requests_total": int(every["status"].size),  # warm-up and drain included
                             # time-averaged jobs on each CPU, from its own state (Little's law: L = lambda W)
-                            "mean_jobs": {"api_cpu": used("api_cpu_jobs"), "db_cpu": used("db_cpu_jobs")}})
+                            "mean_jobs": {"api_cpu": used("api_cpu_jobs"), "db_cpu": used("db_cpu_jobs")},
+                            # over the whole run: pool churn (a steady pool opens pool_size per process, once)
+                            "db_connections_opened": self.connections[0],
+                            "db_connections_closed": self.connections[1],
+                            # CPU bursts that woke an idle API core, per request answered in the window
+                            "api_wakes_per_request": used("wakes") / summary.throughput_rps
+                            if summary.throughput_rps else math.nan})
 
     def _rows(self, timeout_s: float) -> dict[str, np.ndarray]:
         """Every request of the run, in the order sent, client timeouts applied."""

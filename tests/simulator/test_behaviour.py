@@ -177,7 +177,8 @@ def test_each_driver_round_trip_waits_for_the_loop_so_aiosqlite_queues_more_than
 
     def extra_ms(model, database):
         sc = bare(model, 1 if model == "async" else 8, cores=1, rate=230.0, duration=40.0, endpoint=endpoint)
-        rows = simulate(sc.with_knobs(database=database), seed=3).rows
+        # a pool big enough to keep every connection it opens: no churn (tested on its own)
+        rows = simulate(sc.with_knobs(database=database, pool_size=50, max_overflow=0), seed=3).rows
         return float(rows["db_ms"].mean()) - 5.0
 
     sqlite, postgres = extra_ms("async", "sqlite"), extra_ms("async", "postgresql")
@@ -215,3 +216,20 @@ def test_the_clients_connections_bound_what_is_in_flight():
     assert r.p50_ms > 1000.0  # half the schedule is still waiting for the connection
     roomy = simulate(one.with_knobs(client_connections=4), seed=1, allow_overcommit=True).summary
     assert roomy.throughput_rps == pytest.approx(200.0, rel=0.01) and roomy.p99_ms < 20.0
+
+
+def test_connections_churn_only_where_concurrency_passes_the_pool_size():
+    """A sync worker holds one connection for good; an event loop whose requests in flight
+    pass pool_size keeps opening and closing the overflow (SQLAlchemy's QueuePool), and its
+    DB phases grow with it. What stays open never passes pool_size + max_overflow."""
+    endpoint = Endpoint(name="q", cpu_ms=Fixed(2.0), io_ms=Fixed(5.0), db_cpu_ms=Fixed(0.5))
+    sync = simulate(bare("sync", 4, cores=1, rate=150.0, duration=20.0, endpoint=endpoint), seed=2).meta
+    assert (sync["db_connections_opened"], sync["db_connections_closed"]) == (4, 0)
+    busy = bare("async", 1, cores=1, rate=190.0, duration=20.0, endpoint=endpoint)
+    churn = simulate(busy, seed=2)
+    opened, closed = churn.meta["db_connections_opened"], churn.meta["db_connections_closed"]
+    assert closed > 100
+    assert 0 < opened - closed <= 5 + 10
+    kept = simulate(busy.with_knobs(pool_size=15, max_overflow=0), seed=2)
+    assert kept.meta["db_connections_closed"] == 0
+    assert kept.summary.p95_ms < churn.summary.p95_ms

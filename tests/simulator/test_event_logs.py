@@ -5,16 +5,28 @@ Three requests sent at t=0; each needs 2 ms of CPU then one 5 ms DB wait
 worked out on paper; the comments do so.
 """
 
-from simulator import Endpoint, Fixed, Hardware, Scenario, Server, Workload, simulate
+import pytest
+
+from simulator import Backends, Endpoint, Fixed, Hardware, Scenario, Server, Workload, simulate
+from simulator import model as sim_model
 
 RECIPE = Endpoint(name="tiny", cpu_ms=Fixed(2.0), io_ms=Fixed(5.0), db_cpu_ms=Fixed(0.0))
 
 
-def run(model: str, workers: int, **server) -> list[tuple[float, int, str]]:
+@pytest.fixture(autouse=True)
+def free_connections(request, monkeypatch):
+    """Opening and closing DB connections costs nothing here, so that each log shows the one
+    thing its test is about; the churn has a log of its own (it keeps the real costs)."""
+    if "churn" not in request.node.name:
+        monkeypatch.setitem(sim_model.CONNECTION_COST, "sqlite", (0, 0.0, 0.0, 0, 0.0))
+
+
+def run(model: str, workers: int, backends: Backends | None = None, **server) -> list[tuple[float, int, str]]:
     scenario = Scenario(
         hardware=Hardware(api_cores=2, network_rtt_ms=0.0),
         server=Server(model=model, workers=workers, framework_cpu_ms=0.0, **server),
         workload=Workload(endpoints=(RECIPE,)),
+        backends=backends or Backends(),
     )
     log: list[tuple[float, int, str]] = []
     simulate(scenario, trace=log, arrivals=[0.0, 0.0, 0.0])
@@ -71,3 +83,19 @@ def test_async_blocking_serialises_the_loop_like_one_sync_worker():
         (14.0, 2, "start p0"), (16.0, 2, "db"), (21.0, 2, "end"),
     ]
     assert run("async-blocking", workers=1) == run("sync", workers=1)
+
+
+def test_a_pool_with_no_idle_connection_opens_one_and_a_full_pool_closes_the_extra_churn():
+    """SQLAlchemy's QueuePool, pool_size 1 + max_overflow 1, under gthread with two threads
+    sharing a GIL. Opening an aiosqlite connection costs 0.5 ms of CPU; closing one that the
+    full pool will not keep, 0.26 ms (model.CONNECTION_COST). The pool starts empty."""
+    assert run("threads", workers=1, threads=2, backends=Backends(pool_size=1, max_overflow=1)) == [
+        (0.0, 0, "start p0"), (0.0, 1, "start p0"),
+        (4.5, 0, "db"),  # CPU 0-2, then the GIL is request 1's (2-4); opens a connection 4-4.5
+        (5.0, 1, "db"),  # CPU 2-4; the second connection opens after the first, 4.5-5
+        (9.5, 0, "end"),  # returned to the pool, which keeps it: one idle
+        (9.5, 2, "start p0"),  # the freed thread; the GIL is free: CPU 9.5-11.5
+        (11.5, 2, "db"),  # the idle connection, taken: nothing to open
+        (11.76, 1, "end"),  # returned at 10, to a full pool: closed once the GIL is free, 11.5-11.76
+        (16.5, 2, "end"),
+    ]

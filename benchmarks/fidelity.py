@@ -4,19 +4,21 @@ For Flask `sync` with 4 workers and FastAPI `async` with 1 worker, on the
 reference recipe (2 ms CPU, one query with a 5 ms wait and 0.5 ms DB CPU,
 cache off, SQLite), with the app on its own CPU and the load generator on
 another:
-  1. calibrate (a low-load run for phase times, then one at 60% of the capacity
-     that predicts, for the app's CPU per request: lab_apps.compare.calibration_runs);
+  1. calibrate (a low-load run for phase times, then runs at 60% and 85% of the
+     capacity each calibration predicts, for the app's CPU per request:
+     lab_apps.compare.calibration_runs);
   2. predict capacity with the calibrated model;
   3. measure and simulate at five rates up to 85% of that capacity;
   4. measure and simulate at 130% of it: saturation throughput.
 Targets: p50 within 10%, p95 within 20%, saturation throughput within 10%.
-Takes about 5 minutes a repeat.
+Takes about 5.5 minutes a repeat.
 
 The same code on this shared host has met from 9 to 19 of the 22 targets from
 one run to the next: near capacity a few per cent of CPU per request moves the
 p95 by tens of per cent, and the app's CPU per request differs between runs.
 ``--repeat N`` runs the whole benchmark N times and reports each figure's
-median error and range, which is the figure to quote.
+median error and range, which is the figure to quote. ``--save-runs DIR`` keeps
+every measured run (rows and sidecar) there, to re-simulate without measuring again.
 """
 
 from __future__ import annotations
@@ -41,12 +43,19 @@ def _cpu_note(run) -> str:
     return f"app CPU {run.meta['app_cpu_ms_per_request']:.2f} ms/request"
 
 
-def run_case(file: str) -> list[tuple[str, float, float, bool]]:
+def run_case(file: str, save_to: Path | None = None) -> list[tuple[str, float, float, bool]]:
     scenario = Scenario.load(ROOT / "datasets" / "scenarios" / file).with_knobs(duration_s=DURATION_S,
                                                                                warmup_s=WARMUP_S)
     app_cpus, load_cpus = split_cpus()
     kw = {"app_cpus": app_cpus, "load_cpus": load_cpus, "progress": None}
     fitted, low, mid = calibration_runs(scenario, **kw)
+
+    def keep(run, name: str) -> None:
+        if save_to:
+            run.save(save_to / file.split(".")[0] / name)
+
+    keep(low, "calibration_low")
+    keep(mid, "calibration_cpu")
     capacity = predict(fitted.with_knobs(rate_rps=1.0)).capacity_rps
     s = scenario.server
     print(f"\n{file}: {s.model} x {s.workers}, app CPUs {app_cpus}, generator CPUs {load_cpus}; "
@@ -60,6 +69,7 @@ def run_case(file: str) -> list[tuple[str, float, float, bool]]:
     for share in SHARES:
         rate = round(share * capacity, 1)
         m = measure(scenario.with_knobs(rate_rps=rate), **kw)
+        keep(m, f"share_{share:.2f}")
         sim = simulate(fitted.with_knobs(rate_rps=rate), seed=0, allow_overcommit=True).summary
         e50 = (sim.p50_ms - m.summary.p50_ms) / m.summary.p50_ms
         e95 = (sim.p95_ms - m.summary.p95_ms) / m.summary.p95_ms
@@ -70,6 +80,7 @@ def run_case(file: str) -> list[tuple[str, float, float, bool]]:
         rows.append((f"{file} p95 @{share:.0%}", e95, 0.20, abs(e95) <= 0.20))
     over = round(1.3 * capacity, 1)
     m = measure(scenario.with_knobs(rate_rps=over), **kw)
+    keep(m, "saturation")
     sim = simulate(fitted.with_knobs(rate_rps=over), seed=0, allow_overcommit=True).summary
     e = (sim.throughput_rps - m.summary.throughput_rps) / m.summary.throughput_rps
     print(f"  saturation at {over:g} req/s offered: measured {m.summary.throughput_rps:.1f}, simulated "
@@ -78,13 +89,14 @@ def run_case(file: str) -> list[tuple[str, float, float, bool]]:
     return rows
 
 
-def main(repeat: int = 1) -> list[tuple[str, float, float, bool]]:
+def main(repeat: int = 1, save_runs: str | None = None) -> list[tuple[str, float, float, bool]]:
     """Each figure's median error over ``repeat`` runs of the benchmark, against its target."""
     runs = []
     for i in range(repeat):
         if repeat > 1:
             print(f"\n-- repeat {i + 1} of {repeat} --")
-        rows = [row for file, _ in CASES for row in run_case(file)]
+        save_to = Path(save_runs) / f"repeat_{i + 1}" if save_runs else None
+        rows = [row for file, _ in CASES for row in run_case(file, save_to)]
         print(f"\nfidelity: {sum(r[3] for r in rows)} of {len(rows)} figures within target")
         runs.append(rows)
     summary = []
@@ -104,6 +116,8 @@ def main(repeat: int = 1) -> list[tuple[str, float, float, bool]]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="run the benchmark this many times (median errors)")
-    for name, err, target, ok in main(parser.parse_args().repeat):
+    parser.add_argument("--save-runs", metavar="DIR", help="keep every measured run in DIR")
+    args = parser.parse_args()
+    for name, err, target, ok in main(args.repeat, args.save_runs):
         print(f"  {name:<45} {err:+7.1%}  target +-{target:.0%}  {'met' if ok else 'MISSED'}")
     sys.exit(0)

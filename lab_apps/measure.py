@@ -29,7 +29,6 @@ IDLE_WINDOW_S = 1.0  # the app's idle CPU is sampled in windows this long before
 IDLE_SETTLED = 0.03  # ...until one uses under 3% of a core (workers still importing use far more;
 #   /proc counts CPU in 10 ms ticks, so a 1 s window resolves 1%)
 IDLE_MAX_S = 20.0  # ...or this long has passed: then the quietest window is taken
-WAKE_FIT_ROUNDS = 3  # the wake-up cost and the wake-ups it causes, solved together (settles in 2-3)
 UNCONTENDED = 80  # percentile: CPU phases above it were stretched by other processes on the core
 
 
@@ -177,47 +176,14 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
         framework = max(0.0, float(cpu_per_request) - float(sum(recipe_cpu)))
     affinity = measured.meta.get("app_cpu_affinity") or measured.meta.get("app_config", {}).get(
         "process", {}).get("cpu_affinity")
-    fitted = sc.with_knobs(framework_cpu_ms=framework, wake_cpu_ms=0.0, network_rtt_ms=0.0,
-                           **_backend_times(sc, rows, ok, rng), **({"api_cores": len(affinity)} if affinity else {}))
+    fitted = sc.with_knobs(framework_cpu_ms=framework, network_rtt_ms=0.0, **_backend_times(sc, rows, ok, rng),
+                           **({"api_cores": len(affinity)} if affinity else {}))
     fitted = dataclasses.replace(fitted, workload=dataclasses.replace(fitted.workload, endpoints=tuple(endpoints)))
-    if cpu_from is not None and sc.server.model != "async":
-        # Not on an event loop: between a request's many loop steps the model leaves the core
-        # idle where the real loop runs the driver's thread and its own bookkeeping, so it
-        # counts wake-ups that do not happen (FastAPI's CPU per request, 5.2 ms at 9% of a
-        # core and 4.4 at 50%, then flat to saturation, fitted a wake cost that put the
-        # simulated capacity 47% above the measured).
-        fitted = _fit_wake_cost(fitted, measured, cpu_from, float(sum(recipe_cpu)))
     # what the phases and the CPU do not explain: a delay outside the app
     simulated = simulate(fitted.with_knobs(rate_rps=max(measured.summary.throughput_rps, 0.1)), seed=1,
                          allow_overcommit=True).summary.p50_ms
     fitted = fitted.with_knobs(network_rtt_ms=max(0.0, measured.summary.p50_ms - simulated))
     return fitted.with_knobs(rate_rps=sc.workload.rate_rps)
-
-
-def _fit_wake_cost(fitted: Scenario, low: Result, busy: Result, recipe_cpu_ms: float) -> Scenario:
-    """``wake_cpu_ms`` and ``framework_cpu_ms`` from the CPU per request of two runs at two loads.
-
-    Each run's CPU per request is the recipe's, the framework's, and one wake-up
-    cost per burst that found the core idle (``wake_cpu_ms``); the model counts
-    those bursts at each run's rate (``api_wakes_per_request``), which depends on
-    the costs themselves, so the two equations are solved a few times over. No
-    fall in CPU between the runs (or noise making it rise) means no wake cost.
-    """
-    c_low, c_busy = (r.meta.get("app_cpu_ms_per_request") for r in (low, busy))
-    if c_low is None or c_busy is None or not c_low > c_busy:
-        return fitted
-    fit = fitted
-    for _ in range(WAKE_FIT_ROUNDS):
-        k_low, k_busy = (simulate(fit.with_knobs(rate_rps=max(r.summary.throughput_rps, 0.1)), seed=1,
-                                  allow_overcommit=True).meta["api_wakes_per_request"] for r in (low, busy))
-        if not k_low - k_busy > 0.05:  # the model wakes the core as often at both loads: nothing to fit
-            return fitted
-        wake = (c_low - c_busy) / (k_low - k_busy)
-        framework = c_busy - recipe_cpu_ms - wake * k_busy
-        if framework < 0:  # the fall in CPU is more than wake-ups can explain: not this mechanism
-            return fitted
-        fit = fit.with_knobs(wake_cpu_ms=wake, framework_cpu_ms=framework)
-    return fit
 
 
 def _backend_times(sc: Scenario, rows: dict, ok: np.ndarray, rng: np.random.Generator) -> dict:

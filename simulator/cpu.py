@@ -132,23 +132,16 @@ class TimeSliced:
     a few milliseconds runs to its end while others wait, which is first come,
     first served, not processor sharing. For bursts much longer than a slice the
     two agree.
-
-    ``wake_s``: extra work for a job that starts on an idle core (a core that was
-    busy hands its next job warm caches); ``wakes`` counts them.
     """
 
-    def __init__(self, env: simpy.Environment, servers: int, slice_s: float, wake_s: float = 0.0) -> None:
+    def __init__(self, env: simpy.Environment, servers: int, slice_s: float) -> None:
         if servers < 1:
             raise ValueError(f"servers must be >= 1, got {servers}")
         if not slice_s > 0:
             raise ValueError(f"slice_s must be > 0, got {slice_s}")
-        if not wake_s >= 0:
-            raise ValueError(f"wake_s must be >= 0, got {wake_s}")
         self.env = env
         self.servers = servers
         self.slice_s = slice_s
-        self.wake_s = wake_s
-        self.wakes = 0
         self._queue: deque[tuple[float, simpy.Event]] = deque()
         self._running = 0
         self._jobs = 0
@@ -161,9 +154,8 @@ class TimeSliced:
         """Jobs running or waiting for a core."""
         return self._jobs
 
-    def run(self, work_s: float, warm: bool = False) -> simpy.Event:
-        """An event that fires once ``work_s`` seconds of CPU have been served. ``warm``:
-        the job follows straight on from another on the same core (a lock handed over)."""
+    def run(self, work_s: float) -> simpy.Event:
+        """An event that fires once ``work_s`` seconds of CPU have been served."""
         done = self.env.event()
         if work_s <= 0:
             done.succeed()
@@ -171,9 +163,6 @@ class TimeSliced:
         self._advance()
         self._jobs += 1
         if self._running < self.servers:
-            if not warm:  # an idle core wakes for it
-                self.wakes += 1
-                work_s += self.wake_s
             self._start(work_s, done)
         else:
             self._queue.append((work_s, done))

@@ -157,7 +157,7 @@ class _Model:
         ]
         self.arrivals = arrivals
 
-        self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S, s.wake_cpu_ms / 1000)
+        self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S)
         self.embedded_db = b.database == "sqlite"
         self.event_loop = s.model == "async"
         self.trips_per_statement, self.trips_per_checkout = DRIVER_TRIPS[b.database]
@@ -226,16 +226,13 @@ class _Model:
             yield self.cpu.run(work_s)
             return
         quantum = self.switch_s if proc.sliced else math.inf
-        warm = False
         while work_s > 0:
             q = work_s if work_s <= quantum else quantum
             wait = gil.acquire()
             if wait is not None:
                 yield wait
             t0 = self.env.now
-            # handed the lock by another burst (or still running on): the core never went idle
-            yield self.cpu.run(q, warm or wait is not None)
-            warm = True
+            yield self.cpu.run(q)
             gil.release()
             self.hold["gil"] += self.env.now - t0
             work_s -= q
@@ -557,7 +554,6 @@ class _Model:
             "api_cpu": self.cpu.busy_area, "db_cpu": self.db_cpu.busy_area, "gil": self.hold["gil"],
             "api_cpu_jobs": self.cpu.jobs_area, "db_cpu_jobs": self.db_cpu.jobs_area,
             "pool": self.hold["pool"], "reads": self.reads.taken, "writes": self.writes.taken,
-            "wakes": self.cpu.wakes,
         }
 
     def sampler(self, every_s: float, until: float):
@@ -625,10 +621,7 @@ class _Model:
                             "mean_jobs": {"api_cpu": used("api_cpu_jobs"), "db_cpu": used("db_cpu_jobs")},
                             # over the whole run: pool churn (a steady pool opens pool_size per process, once)
                             "db_connections_opened": self.connections[0],
-                            "db_connections_closed": self.connections[1],
-                            # CPU bursts that woke an idle API core, per request answered in the window
-                            "api_wakes_per_request": used("wakes") / summary.throughput_rps
-                            if summary.throughput_rps else math.nan})
+                            "db_connections_closed": self.connections[1]})
 
     def _rows(self, timeout_s: float) -> dict[str, np.ndarray]:
         """Every request of the run, in the order sent, client timeouts applied."""

@@ -134,10 +134,6 @@ class Server:
     master_memory_mb: float = 30  # gunicorn arbiter or uvicorn supervisor
     # Not knobs: properties of the framework that calibrate() fits from a measured run.
     framework_cpu_ms: float = 0.3  # HTTP parsing, routing, validation, serialisation per request
-    # CPU a process pays to run on a core that was idle: the context switch out of the idle
-    # loop and cold caches and TLB; a busy core's next burst finds them warm. It makes the
-    # CPU per request fall as load rises (Flask x 4 here: 4.25 ms at 7% of a core, 3.71 at 76%).
-    wake_cpu_ms: float = 0.0
     gil_switch_interval_ms: float = 5.0  # CPython's sys.getswitchinterval() default
 
     def __post_init__(self) -> None:
@@ -163,7 +159,6 @@ class Server:
         _set(self, "thread_memory_mb", _num(c, "thread_memory_mb", self.thread_memory_mb, 0))
         _set(self, "master_memory_mb", _num(c, "master_memory_mb", self.master_memory_mb, 0))
         _set(self, "framework_cpu_ms", _num(c, "framework_cpu_ms", self.framework_cpu_ms, 0))
-        _set(self, "wake_cpu_ms", _num(c, "wake_cpu_ms", self.wake_cpu_ms, 0))
         _set(self, "gil_switch_interval_ms", _num(c, "gil_switch_interval_ms", self.gil_switch_interval_ms, 0, strict=True))
 
     @property

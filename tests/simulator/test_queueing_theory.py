@@ -88,56 +88,6 @@ def test_time_sliced_cores_run_short_bursts_first_come_first_served(slice_ms, ex
     assert core.busy_area / env.now == pytest.approx(0.7, rel=0.02)
 
 
-def test_a_wake_up_cost_on_an_idle_core_is_an_m_g_1_queue_with_exceptional_first_service():
-    """1 ms bursts at 400/s, and 0.5 ms more for a burst that finds the core idle: the M/G/1
-    queue with exceptional first service (Welch, 1964). The core is idle a share
-    P0 = (1 - rho) / (1 - rho + lambda E[S0]) = 0.6 / 1.2 = 0.5 of the time (a busy period
-    lasts E[S0] / (1 - rho)), so half the bursts wake it (PASTA) and it is busy half the
-    time, not 40% as without the cost."""
-    import simpy
-
-    from simulator.cpu import TimeSliced
-
-    env = simpy.Environment()
-    core = TimeSliced(env, 1, 0.004, wake_s=0.0005)
-    rng = np.random.default_rng(3)
-    sent = 0
-
-    def source():
-        nonlocal sent
-        while env.now < 300.0:
-            yield env.timeout(rng.exponential(1 / 400.0))
-            core.run(0.001)
-            sent += 1
-
-    env.process(source())
-    env.run()
-    assert core.wakes / sent == pytest.approx(0.5, abs=0.01)
-    assert core.busy_area / env.now == pytest.approx(0.5, abs=0.01)
-
-
-def test_a_burst_that_follows_another_on_its_core_wakes_nothing():
-    """Handed the core (``warm``), a burst pays no wake-up; on an idle core it does."""
-    import simpy
-
-    from simulator.cpu import TimeSliced
-
-    env = simpy.Environment()
-    core = TimeSliced(env, 1, 0.004, wake_s=0.001)
-    done = []
-
-    def job(warm):
-        yield core.run(0.002, warm)
-        done.append(env.now)
-
-    env.process(job(False))
-    env.run()
-    env.process(job(True))
-    env.run()
-    assert done == pytest.approx([0.003, 0.005])
-    assert core.wakes == 1
-
-
 def test_littles_law_holds_between_the_cpu_state_and_the_request_rows(seeds):
     """L, time-averaged jobs on the CPU (its own state), equals lambda x W from the rows, within 2%."""
     scenario = bare("sync", 64, cores=1, rate=140.0, duration=200.0, warmup=10.0,

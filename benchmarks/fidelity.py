@@ -11,7 +11,7 @@ another:
   3. measure and simulate at five rates up to 85% of that capacity;
   4. measure and simulate at 130% of it: saturation throughput.
 Targets: p50 within 10%, p95 within 20%, saturation throughput within 10%.
-Takes about 5.5 minutes a repeat.
+Takes about 7.5 minutes a repeat.
 
 The same code on this shared host has met from 9 to 19 of the 22 targets from
 one run to the next: near capacity a few per cent of CPU per request moves the

@@ -2,7 +2,7 @@
 
 Prints figures and ratios against their targets. Exits 0 whatever the
 figures (a shared, noisy machine is no place for a hard gate); pass
---strict to exit 1 when a target is missed, --quick to skip the 5-minute
+--strict to exit 1 when a target is missed, --quick to skip the 7-minute
 fidelity runs.
 """
 
@@ -28,7 +28,7 @@ def main() -> int:
     print("\n== load generator capacity ==")
     rows += loadgen_capacity.main()
     if "--quick" not in sys.argv:
-        print("\n== fidelity: simulated versus measured (about 5 minutes) ==")
+        print("\n== fidelity: simulated versus measured (about 7 minutes) ==")
         rows += fidelity.main()
     print("\n== targets ==")
     for name, figure, target, met in rows:

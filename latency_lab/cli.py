@@ -132,8 +132,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--save", metavar="DIR", help="where to save the run (default runs/<time>-<model>)")
         else:
             p.add_argument("--rates", required=True, help="comma-separated rates, e.g. 20,40,60,80")
-            p.add_argument("--calibration-rps", type=float, help="rate of the calibration run "
-                           "(default: 30%% of the predicted capacity)")
+            p.add_argument("--calibration-rps", type=float, help="calibrate on one run at this rate "
+                           "(default: three runs, at low load for the phase times, then at 60%% and 85%% "
+                           "of the predicted capacity for the app's CPU)")
             p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     return parser
 

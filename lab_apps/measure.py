@@ -131,7 +131,8 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
       the recipe burns in it;
     * ``framework_cpu_ms``: the app's CPU per request (from /proc) that the
       recipe's CPU phases do not explain: HTTP parsing, routing, the driver,
-      serialisation, connection handling;
+      serialisation, connection handling; less what opening and closing DB
+      connections cost in that run, which the model adds itself (the pool's churn);
     * ``api_cores``: the CPUs the app was pinned to;
     * ``redis_rtt_ms`` (cache ``redis``) or ``cache_local_ms`` (cache ``local``):
       the median time of one cache command, from the cache phase (a hit is one
@@ -179,11 +180,25 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
     fitted = sc.with_knobs(framework_cpu_ms=framework, network_rtt_ms=0.0, **_backend_times(sc, rows, ok, rng),
                            **({"api_cores": len(affinity)} if affinity else {}))
     fitted = dataclasses.replace(fitted, workload=dataclasses.replace(fitted.workload, endpoints=tuple(endpoints)))
+    if cpu_per_request is not None:
+        fitted = _without_churn_cpu(fitted, cpu_from or measured, float(cpu_per_request) - float(sum(recipe_cpu)))
     # what the phases and the CPU do not explain: a delay outside the app
     simulated = simulate(fitted.with_knobs(rate_rps=max(measured.summary.throughput_rps, 0.1)), seed=1,
                          allow_overcommit=True).summary.p50_ms
     fitted = fitted.with_knobs(network_rtt_ms=max(0.0, measured.summary.p50_ms - simulated))
     return fitted.with_knobs(rate_rps=sc.workload.rate_rps)
+
+
+def _without_churn_cpu(fitted: Scenario, cpu_run: Result, unexplained_ms: float) -> Scenario:
+    """The framework's CPU less what the pool's churn cost in the CPU run: the model opens and
+    closes those connections itself (model.CONNECTION_COST), so the CPU they took is not the
+    framework's. The churn depends on the CPU, so this is solved twice over."""
+    rate = max(cpu_run.summary.throughput_rps, 0.1)
+    for _ in range(2):
+        meta = simulate(fitted.with_knobs(rate_rps=rate), seed=1, allow_overcommit=True).meta
+        churn_ms = meta["db_connection_cpu_ms"] / max(1, meta["requests_total"])
+        fitted = fitted.with_knobs(framework_cpu_ms=max(0.0, unexplained_ms - churn_ms))
+    return fitted
 
 
 def _backend_times(sc: Scenario, rows: dict, ok: np.ndarray, rng: np.random.Generator) -> dict:

@@ -621,7 +621,9 @@ class _Model:
                             "mean_jobs": {"api_cpu": used("api_cpu_jobs"), "db_cpu": used("db_cpu_jobs")},
                             # over the whole run: pool churn (a steady pool opens pool_size per process, once)
                             "db_connections_opened": self.connections[0],
-                            "db_connections_closed": self.connections[1]})
+                            "db_connections_closed": self.connections[1],
+                            "db_connection_cpu_ms": self.connections[0] * self.connection_cost[1]
+                            + self.connections[1] * self.connection_cost[4]})
 
     def _rows(self, timeout_s: float) -> dict[str, np.ndarray]:
         """Every request of the run, in the order sent, client timeouts applied."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import simpy
@@ -62,12 +63,21 @@ DRIVER_TRIPS = {"sqlite": (4, 1), "postgresql": (1, 2)}
 # pool already holding pool_size idle ones is closed (pool/impl.py, _do_get and
 # _do_return_conn). Under bursts past pool_size, connections churn. Their cost, measured
 # on the reference machine with the lab's engines (a new connection, then one discarded):
-# (round trips to open, CPU ms to open, wait ms to open, extra round trips to close, CPU ms
-# to close). aiosqlite: 5 trips to its new thread (connect, then the dialect's and the
-# lab's functions registered), 0.5 ms CPU; closing, 2 trips beyond the reset, 0.26 ms.
-# asyncpg: TCP, startup and the dialect's codecs in 4 trips, 1.0 ms CPU here and 1.5 ms
-# more of waiting for PostgreSQL to fork a backend; closing, 0.26 ms.
-CONNECTION_COST = {"sqlite": (5, 0.5, 0.0, 2, 0.26), "postgresql": (4, 1.0, 1.5, 2, 0.26)}
+# aiosqlite: 5 trips to its new thread (connect, then the dialect's and the lab's functions
+# registered), 0.5 ms CPU; closing, 2 trips beyond the reset, 0.26 ms. asyncpg: TCP,
+# startup and the dialect's codecs in 4 trips, 1.0 ms CPU here and 1.5 ms more of waiting
+# for PostgreSQL to fork a backend; closing, 0.26 ms. Sync drivers are given the same CPU
+# and waits; their round trips cost nothing extra, with no loop to come back to.
+class ConnectionCost(NamedTuple):
+    open_trips: int
+    open_cpu_ms: float
+    open_wait_ms: float
+    close_trips: int  # beyond the reset on return
+    close_cpu_ms: float
+
+
+CONNECTION_COST = {"sqlite": ConnectionCost(5, 0.5, 0.0, 2, 0.26),
+                   "postgresql": ConnectionCost(4, 1.0, 1.5, 2, 0.26)}
 
 
 class _Process:
@@ -239,19 +249,19 @@ class _Model:
 
     def open_connection(self, proc: _Process, spread: _Spread | None):
         """A new database connection: the driver's CPU, its round trips, the server's wait."""
-        trips, cpu_ms, wait_ms, _, _ = self.connection_cost
+        cost = self.connection_cost
         self.connections[0] += 1
-        yield from self.cpu_burst(proc, cpu_ms / 1000)
-        yield from self.loop_trips(proc, trips, spread)
-        if wait_ms:
-            yield self.env.timeout(wait_ms / 1000)
+        yield from self.cpu_burst(proc, cost.open_cpu_ms / 1000)
+        yield from self.loop_trips(proc, cost.open_trips, spread)
+        if cost.open_wait_ms:
+            yield self.env.timeout(cost.open_wait_ms / 1000)
 
     def close_connection(self, proc: _Process, spread: _Spread | None):
         """A connection the full pool does not keep, closed."""
-        _, _, _, trips, cpu_ms = self.connection_cost
+        cost = self.connection_cost
         self.connections[1] += 1
-        yield from self.cpu_burst(proc, cpu_ms / 1000)
-        yield from self.loop_trips(proc, trips, spread)
+        yield from self.cpu_burst(proc, cost.close_cpu_ms / 1000)
+        yield from self.loop_trips(proc, cost.close_trips, spread)
 
     def loop_trips(self, proc: _Process, trips: int, spread: _Spread | None):
         """An async driver's round trips coming back to the loop: two passes each."""
@@ -622,8 +632,8 @@ class _Model:
                             # over the whole run: pool churn (a steady pool opens pool_size per process, once)
                             "db_connections_opened": self.connections[0],
                             "db_connections_closed": self.connections[1],
-                            "db_connection_cpu_ms": self.connections[0] * self.connection_cost[1]
-                            + self.connections[1] * self.connection_cost[4]})
+                            "db_connection_cpu_ms": self.connections[0] * self.connection_cost.open_cpu_ms
+                            + self.connections[1] * self.connection_cost.close_cpu_ms})
 
     def _rows(self, timeout_s: float) -> dict[str, np.ndarray]:
         """Every request of the run, in the order sent, client timeouts applied."""

@@ -18,7 +18,7 @@ def free_connections(request, monkeypatch):
     """Opening and closing DB connections costs nothing here, so that each log shows the one
     thing its test is about; the churn has a log of its own (it keeps the real costs)."""
     if "churn" not in request.node.name:
-        monkeypatch.setitem(sim_model.CONNECTION_COST, "sqlite", (0, 0.0, 0.0, 0, 0.0))
+        monkeypatch.setitem(sim_model.CONNECTION_COST, "sqlite", sim_model.ConnectionCost(0, 0.0, 0.0, 0, 0.0))
 
 
 def run(model: str, workers: int, backends: Backends | None = None, **server) -> list[tuple[float, int, str]]:

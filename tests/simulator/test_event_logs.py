@@ -16,8 +16,8 @@ RECIPE = Endpoint(name="tiny", cpu_ms=Fixed(2.0), io_ms=Fixed(5.0), db_cpu_ms=Fi
 @pytest.fixture(autouse=True)
 def free_connections(request, monkeypatch):
     """Opening and closing DB connections costs nothing here, so that each log shows the one
-    thing its test is about; the churn has a log of its own (it keeps the real costs)."""
-    if "churn" not in request.node.name:
+    thing its test is about; the churn has a log of its own, marked to keep the real costs."""
+    if request.node.get_closest_marker("connection_costs") is None:
         monkeypatch.setitem(sim_model.CONNECTION_COST, "sqlite", sim_model.ConnectionCost(0, 0.0, 0.0, 0, 0.0))
 
 
@@ -85,7 +85,8 @@ def test_async_blocking_serialises_the_loop_like_one_sync_worker():
     assert run("async-blocking", workers=1) == run("sync", workers=1)
 
 
-def test_a_pool_with_no_idle_connection_opens_one_and_a_full_pool_closes_the_extra_churn():
+@pytest.mark.connection_costs
+def test_a_pool_with_no_idle_connection_opens_one_and_a_full_pool_closes_the_extra():
     """SQLAlchemy's QueuePool, pool_size 1 + max_overflow 1, under gthread with two threads
     sharing a GIL. Opening an aiosqlite connection costs 0.5 ms of CPU; closing one that the
     full pool will not keep, 0.26 ms (model.CONNECTION_COST). The pool starts empty."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from . import cpu_work, db, domain
@@ -25,6 +26,14 @@ def finish(response: Response, timing: Timing, started: float) -> tuple[int, byt
     return response.status, response.body, headers
 
 
+def start_process(config: AppConfig) -> None:
+    """What every worker process does before serving: size the CPU work's chunks, and switch
+    threads' GIL turns at the scenario's interval (CPython's default 5 ms; the model's
+    gil_switch_interval_ms)."""
+    sys.setswitchinterval(config.scenario.server.gil_switch_interval_ms / 1000)
+    cpu_work.calibrate()
+
+
 def error_response(error: domain.ApiError) -> Response:
     return Response(error.status, error.body(), error.headers)
 
@@ -45,6 +54,7 @@ def config_body(config: AppConfig) -> bytes:
         "nosql": {"nosql_max_connections": b.nosql_max_connections, "nosql_max_attempts": b.nosql_max_attempts,
                   "nosql_backoff_base_ms": b.nosql_backoff_base_ms, "nosql_backoff_factor": b.nosql_backoff_factor},
         "process": {"pid": os.getpid(), "cpu_affinity": affinity, "cpu_count": os.cpu_count(),
-                    "cpu_work_iterations_per_ms": round(cpu_work.iterations_per_ms(), 1)},
+                    "cpu_work_iterations_per_ms": round(cpu_work.iterations_per_ms(), 1),
+                    "gil_switch_interval_ms": round(sys.getswitchinterval() * 1000, 6)},
         "scenario": config.scenario.to_dict(),
     })

@@ -19,8 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import contract, cpu_work, domain
-from .adapter import config_body, error_response, finish
+from . import contract, domain
+from .adapter import config_body, error_response, finish, start_process
 from .config import AppConfig
 from .drivers import AsyncDriver, SyncDriver
 from .recipe import Api, Response, Timing, static
@@ -63,7 +63,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     if config.model not in MODELS:
         raise ValueError(f"the FastAPI app runs server models {', '.join(MODELS)} (uvicorn); "
                          f"{config.model!r} is a Flask model (gunicorn)")
-    cpu_work.calibrate()
+    start_process(config)
     api = Api(config)
     tokens = config.scenario.server.threadpool_tokens
     driver: AsyncDriver | SyncDriver = AsyncDriver(config) if config.model == "async" else SyncDriver(config)

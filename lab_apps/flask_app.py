@@ -12,8 +12,8 @@ from pathlib import Path
 
 import flask
 
-from . import cpu_work, domain
-from .adapter import config_body, error_response, finish
+from . import domain
+from .adapter import config_body, error_response, finish, start_process
 from .config import AppConfig
 from .drivers import SyncDriver
 from .recipe import Api, Response, Timing, fail, static
@@ -27,7 +27,7 @@ def create_app(config: AppConfig | None = None) -> flask.Flask:
     if config.model not in MODELS:
         raise ValueError(f"the Flask app runs server models {', '.join(MODELS)} (gunicorn); "
                          f"{config.model!r} is a FastAPI model")
-    cpu_work.calibrate()
+    start_process(config)
     api, driver = Api(config), SyncDriver(config)
     app = flask.Flask(__name__)
     app.extensions["latency_lab_driver"] = driver  # its owner closes it: app.extensions[...].close()

@@ -251,3 +251,14 @@ def test_a_process_groups_cpu_is_counted_finer_than_ticks(exiting, tolerance_s):
     finally:
         child.stdout.close()
         stop_group(child)
+
+
+@pytest.mark.parametrize("app, model", [("flask", "threads"), ("fastapi", "async")])
+def test_gil_switch_interval_reaches_every_worker(launched, app, model):
+    # the model's gil_switch_interval_ms is sys.setswitchinterval in the apps, not a knob on one side only
+    server = launched(app, Scenario().with_knobs(model=model, workers=2, gil_switch_interval_ms=1.5))
+    seen = {}
+    for _ in range(40):  # the kernel spreads connections over both workers
+        process = server.config()["process"]
+        seen[process["pid"]] = process["gil_switch_interval_ms"]
+    assert set(seen.values()) == {1.5}

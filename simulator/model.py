@@ -10,7 +10,7 @@
 * the DB server's cores, a shared Redis, and the NoSQL store's token buckets.
 
 Each request follows its endpoint's recipe (DESIGN.md): CPU, cache, DB
-(pool, then ``queries_per_request`` x (wait + DB CPU)), NoSQL with retries,
+(pool, the route's own statements, then ``queries_per_request`` x (wait + DB CPU)), NoSQL with retries,
 background work. One seed, one answer: every random stream is drawn from its
 own child of ``numpy.random.SeedSequence(seed)``, so changing a server knob
 does not change which requests arrive (common random numbers).
@@ -31,10 +31,10 @@ from .cpu import ProcessorSharing, TimeSliced
 from .distributions import Draws
 from .locks import Semaphore, Task
 from .result import COLUMNS, Result, in_window, summarise
-from .scenario import Scenario
+from .scenario import Endpoint, Scenario
 from .traffic import EndpointMix, arrival_times, streams
 
-__all__ = ["simulate"]
+__all__ = ["db_round_trips", "simulate"]
 
 # error codes (result.ERROR_CODES)
 _BACKLOG, _LIMIT, _POOL, _THROTTLED, _TIMEOUT = 1, 2, 3, 4, 5
@@ -68,6 +68,13 @@ DRIVER_TRIPS = {"sqlite": (4, 1), "postgresql": (1, 2)}
 # startup and the dialect's codecs in 4 trips, 1.0 ms CPU here and 1.5 ms more of waiting
 # for PostgreSQL to fork a backend; closing, 0.26 ms. Sync drivers are given the same CPU
 # and waits; their round trips cost nothing extra, with no loop to come back to.
+def db_round_trips(endpoint: Endpoint, database: str) -> int:
+    """An async driver's round trips for one request that uses its connection already open:
+    each statement's (Endpoint.statements), then the checkout's."""
+    per_statement, per_checkout = DRIVER_TRIPS[database]
+    return endpoint.statements * per_statement + per_checkout if endpoint.statements else 0
+
+
 class ConnectionCost(NamedTuple):
     open_trips: int
     open_cpu_ms: float
@@ -137,6 +144,7 @@ class _Recipe:
     background: Draws
     cacheable: bool
     queries: int
+    route_statements: int  # the route's own, before the queries (Endpoint.statements)
     nosql_reads: int
     nosql_writes: int
     deferred: bool
@@ -162,7 +170,8 @@ class _Model:
         self.recipes = [
             _Recipe(Draws(e.cpu_ms, rng()), Draws(e.io_ms, rng()), Draws(e.db_cpu_ms, rng()),
                     Draws(e.background_ms, rng()), e.cacheable and b.cache != "off",
-                    e.queries_per_request, e.nosql_reads, e.nosql_writes, e.background == "deferred")
+                    e.queries_per_request, e.statements - e.queries_per_request, e.nosql_reads, e.nosql_writes,
+                    e.background == "deferred")
             for e in w.endpoints
         ]
         self.arrivals = arrivals
@@ -213,9 +222,7 @@ class _Model:
     def _loop_steps(self, e) -> int:
         """An event loop's steps for one request on the path that misses the cache: arrival,
         the handler's first step, each round trip's passes, the response."""
-        trips = e.nosql_reads + e.nosql_writes
-        if e.queries_per_request:
-            trips += e.queries_per_request * self.trips_per_statement + self.trips_per_checkout
+        trips = e.nosql_reads + e.nosql_writes + db_round_trips(e, self.scenario.backends.database)
         if e.cacheable and self.scenario.backends.cache == "redis":
             trips += 2  # GET, then SET
         return 3 + PASSES_PER_TRIP * trips
@@ -406,6 +413,8 @@ class _Model:
             if not error:
                 if trace:
                     self._log(rid, "db")
+                # the route's own statements: their time is in the calibrated io_ms, their trips are here
+                yield from self.loop_trips(proc, recipe.route_statements * self.trips_per_statement, spread)
                 for _ in range(recipe.queries):
                     yield env.timeout(recipe.io() / 1000)
                     db_cpu_s = recipe.db_cpu() / 1000

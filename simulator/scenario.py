@@ -201,6 +201,20 @@ class Endpoint:
         _set(self, "nosql_writes", _int(c, "nosql_writes", self.nosql_writes, 0, 100))
         _set(self, "background", _choice(c, "background", self.background, BACKGROUND_MODES))
 
+    @property
+    def statements(self) -> int:
+        """Statements one request runs on its DB connection: the route's own (ROUTE_STATEMENTS),
+        then the recipe's queries_per_request; none when the recipe has no queries."""
+        q = self.queries_per_request
+        return q + ROUTE_STATEMENTS.get(self.name, lambda _q: 0)(q) if q else 0
+
+
+# What a route of the contract reads before the recipe's queries, on the same connection
+# (lab_apps/recipe.py): the row (indicator), the page (indicator_list), the aggregation and
+# then queries_per_request - 1 lookups of its top rows, the N+1 pattern (summary). Their time
+# is in the calibrated io_ms; an async driver's round trips for each are the model's.
+ROUTE_STATEMENTS = {"indicator": lambda q: 1, "indicator_list": lambda q: 1, "summary": lambda q: q}
+
 
 # The routes of the API contract (DESIGN.md) with the recipes the lab apps run by default.
 REFERENCE_ENDPOINTS: dict[str, Endpoint] = {

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
+from pathlib import Path
 
 from . import cpu_work, db, domain
 from .config import AppConfig
@@ -27,11 +29,34 @@ def finish(response: Response, timing: Timing, started: float) -> tuple[int, byt
 
 
 def start_process(config: AppConfig) -> None:
-    """What every worker process does before serving: size the CPU work's chunks, and switch
+    """What every worker process does before serving: size the CPU work's chunks; switch
     threads' GIL turns at the scenario's interval (CPython's default 5 ms; the model's
-    gil_switch_interval_ms)."""
-    sys.setswitchinterval(config.scenario.server.gil_switch_interval_ms / 1000)
+    gil_switch_interval_ms); collect garbage at its gc_threshold (0: never automatically);
+    and, when the launcher asks (LAB_GC_LOG, a directory), log every collection."""
+    s = config.scenario.server
+    sys.setswitchinterval(s.gil_switch_interval_ms / 1000)
+    if s.gc_threshold:
+        gc.set_threshold(s.gc_threshold, *gc.get_threshold()[1:])
+        gc.enable()
+    else:
+        gc.disable()
+    if os.environ.get("LAB_GC_LOG"):
+        log_collections(Path(os.environ["LAB_GC_LOG"]) / f"gc-{os.getpid()}.log")
     cpu_work.calibrate()
+
+
+def log_collections(path: Path) -> None:
+    """One line per collection of this process: wall-clock end time, generation, pause in ms."""
+    out = open(path, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
+    started = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            out.write(f"{time.time():.6f} {info['generation']} {(time.perf_counter() - started[0]) * 1000:.4f}\n")
+
+    gc.callbacks.append(callback)
 
 
 def error_response(error: domain.ApiError) -> Response:
@@ -55,6 +80,7 @@ def config_body(config: AppConfig) -> bytes:
                   "nosql_backoff_base_ms": b.nosql_backoff_base_ms, "nosql_backoff_factor": b.nosql_backoff_factor},
         "process": {"pid": os.getpid(), "cpu_affinity": affinity, "cpu_count": os.cpu_count(),
                     "cpu_work_iterations_per_ms": round(cpu_work.iterations_per_ms(), 1),
-                    "gil_switch_interval_ms": round(sys.getswitchinterval() * 1000, 6)},
+                    "gil_switch_interval_ms": round(sys.getswitchinterval() * 1000, 6),
+                    "gc_threshold": gc.get_threshold()[0] if gc.isenabled() else 0},
         "scenario": config.scenario.to_dict(),
     })

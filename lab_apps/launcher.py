@@ -202,6 +202,18 @@ class Server:
     def config(self) -> dict:
         return httpx.get(f"{self.url}/config", timeout=10).json()
 
+    def gc_collections(self, since: float, until: float) -> dict[str, list[float]]:
+        """The app's garbage collections that ended between two wall-clock times, all its
+        processes together: {"gen0": [collections, pause ms in all], "gen1": ..., "gen2": ...}."""
+        out = {f"gen{g}": [0, 0.0] for g in range(3)}
+        for log in (self.workdir / "gc").glob("gc-*.log"):
+            for line in log.read_text().splitlines():
+                parts = line.split()
+                if len(parts) == 3 and since <= float(parts[0]) <= until:
+                    out[f"gen{parts[1]}"][0] += 1
+                    out[f"gen{parts[1]}"][1] += float(parts[2])
+        return out
+
     def cpu_seconds(self) -> float:
         """CPU time used so far by the app's processes (its whole group), from /proc."""
         return group_cpu_seconds(self.process.pid)
@@ -257,7 +269,8 @@ def start(app: str, scenario: Scenario, *, port: int | None = None, cpus: tuple[
         raise LaunchError(f"cannot prepare the database at {database_url}: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     env = {**os.environ, "LAB_SCENARIO": str(workdir / "scenario.toml"), "DATABASE_URL": database_url,
-           "LAB_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+           "LAB_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", "LAB_GC_LOG": str(workdir / "gc")}
+    (workdir / "gc").mkdir()
     if redis_url:
         env["REDIS_URL"] = redis_url
     processes = []

@@ -18,8 +18,8 @@ import numpy as np
 
 from simulator.distributions import Empirical, Fixed
 from simulator.model import simulate
-from simulator.result import Result, succeeded
-from simulator.scenario import KNOBS, Scenario
+from simulator.result import Result, in_window, succeeded
+from simulator.scenario import CPYTHON_GC_THRESHOLD, KNOBS, Scenario
 
 from .launcher import app_for, serve
 from .loadgen import load
@@ -65,17 +65,23 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
     with serve(app, scenario, cpus=app_cpus, database_url=database_url, redis_url=redis_url) as server:
         config = server.config()
         idle_rate = _idle_cpu_rate(server)
-        cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+        cpu0, t0, wall0 = server.cpu_seconds(), time.perf_counter(), time.time()
         result = load(server.url, scenario, seed=seed, cpus=load_cpus, progress=progress, record_to=record,
                       meta={"app": app, "app_config": config}, watch=watch)
         app_cpu_s = server.cpu_seconds() - cpu0
         wall_s = time.perf_counter() - t0
         busy_cpu_s = max(0.0, app_cpu_s - idle_rate * wall_s)
+        w = scenario.workload
+        # the app's garbage collections in the measured window (the schedule starts about when load() does)
+        gc_counts = server.gc_collections(wall0 + w.warmup_s, wall0 + w.warmup_s + w.duration_s)
     answered = max(1, int(result.meta["requests_total"]))
     result.meta.update({"app_cpu_s": app_cpu_s, "app_wall_s": wall_s, "app_idle_cpu_share": idle_rate,
                         "app_rate_rps": answered / wall_s,
                         "app_cpu_ms_per_request": busy_cpu_s * 1000 / answered,
                         "app_cpu_affinity": config["process"]["cpu_affinity"],
+                        "app_gc": {**gc_counts, "threshold": config["process"]["gc_threshold"],
+                                   "requests": int(in_window(result.rows, (w.warmup_s, w.warmup_s + w.duration_s),
+                                                             "scheduled_s").sum())},
                         "shared_cpus": bool(set(config["process"]["cpu_affinity"] or [])
                                             & set(result.meta["generator"]["cpu_affinity"] or []))})
     if save_to:
@@ -132,7 +138,10 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
     * ``framework_cpu_ms``: the app's CPU per request (from /proc) that the
       recipe's CPU phases do not explain: HTTP parsing, routing, the driver,
       serialisation, connection handling; less what opening and closing DB
-      connections cost in that run, which the model adds itself (the pool's churn);
+      connections cost in that run, which the model adds itself (the pool's churn),
+      and less the GC pauses below;
+    * ``gc_gen1_per_request``, ``gc_gen1_ms``, ``gc_gen2_per_request``, ``gc_gen2_ms``:
+      the app's garbage collections in both runs (its gc.callbacks log), per request;
     * ``api_cores``: the CPUs the app was pinned to;
     * ``redis_rtt_ms`` (cache ``redis``) or ``cache_local_ms`` (cache ``local``):
       the median time of one cache command, from the cache phase (a hit is one
@@ -173,15 +182,19 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
         endpoints.append(dataclasses.replace(e, **changes))
     cpu_per_request = (cpu_from or measured).meta.get("app_cpu_ms_per_request")
     framework = sc.server.framework_cpu_ms
+    gc_knobs = _gc_knobs([measured] + ([cpu_from] if cpu_from is not None else []))
     if cpu_per_request is not None:
-        framework = max(0.0, float(cpu_per_request) - float(sum(recipe_cpu)))
+        # the GC pauses the model now makes itself are not the framework's CPU
+        gc_cpu = sc.with_knobs(**gc_knobs).server.gc_cpu_ms
+        framework = max(0.0, float(cpu_per_request) - float(sum(recipe_cpu)) - gc_cpu)
     affinity = measured.meta.get("app_cpu_affinity") or measured.meta.get("app_config", {}).get(
         "process", {}).get("cpu_affinity")
     fitted = sc.with_knobs(framework_cpu_ms=framework, network_rtt_ms=0.0, **_backend_times(sc, rows, ok, rng),
+                           **gc_knobs,
                            **({"api_cores": len(affinity)} if affinity else {}))
     fitted = dataclasses.replace(fitted, workload=dataclasses.replace(fitted.workload, endpoints=tuple(endpoints)))
     if cpu_per_request is not None:
-        fitted = _without_churn_cpu(fitted, cpu_from or measured, float(cpu_per_request) - float(sum(recipe_cpu)))
+        fitted = _without_churn_cpu(fitted, cpu_from or measured, framework)
     # what the phases and the CPU do not explain: a delay outside the app
     simulated = simulate(fitted.with_knobs(rate_rps=max(measured.summary.throughput_rps, 0.1)), seed=1,
                          allow_overcommit=True).summary.p50_ms
@@ -199,6 +212,28 @@ def _without_churn_cpu(fitted: Scenario, cpu_run: Result, unexplained_ms: float)
         churn_ms = meta["db_connection_cpu_ms"] / max(1, meta["requests_total"])
         fitted = fitted.with_knobs(framework_cpu_ms=max(0.0, unexplained_ms - churn_ms))
     return fitted
+
+
+def _gc_knobs(runs: list[Result]) -> dict[str, float]:
+    """The app's collections of generations 1 and 2, per request and their mean pause, from the
+    runs' GC logs (measure() records them), stated at CPython's default threshold of 700."""
+    requests, counts, threshold = 0, {1: [0, 0.0], 2: [0, 0.0]}, None
+    for run in runs:
+        logged = run.meta.get("app_gc")
+        if not logged or not logged.get("requests") or not logged.get("threshold"):
+            continue  # an older run, or GC turned off: nothing to learn
+        requests += logged["requests"]
+        threshold = logged["threshold"]
+        for generation, (n, ms) in counts.items():
+            counts[generation] = [n + logged[f"gen{generation}"][0], ms + logged[f"gen{generation}"][1]]
+    if not requests:
+        return {}
+    scale = threshold / CPYTHON_GC_THRESHOLD
+    knobs = {}
+    for generation, (n, ms) in counts.items():
+        knobs[f"gc_gen{generation}_per_request"] = min(1.0, n / requests * scale)
+        knobs[f"gc_gen{generation}_ms"] = ms / n if n else 0.0
+    return knobs
 
 
 def _backend_times(sc: Scenario, rows: dict, ok: np.ndarray, rng: np.random.Generator) -> dict:

@@ -127,7 +127,7 @@ def _demands(sc: Scenario, rate_rps: float) -> dict[str, float]:
         cached = e.cacheable and b.cache != "off"
         h = hit if cached else 0.0
         miss = 1.0 - h
-        cpu = s.framework_cpu_ms + e.cpu_ms.mean
+        cpu = s.framework_cpu_ms + s.gc_cpu_ms + e.cpu_ms.mean
         wait = 0.0
         if cached and b.cache == "local":
             cpu += b.cache_local_ms

@@ -91,7 +91,7 @@ class _Process:
     """One OS process of the API server (a gunicorn or uvicorn worker)."""
 
     __slots__ = ("index", "gil", "sliced", "loop", "pool", "idle_connections", "nosql", "cache", "tokens",
-                 "inflight")
+                 "inflight", "gc_due")
 
     def __init__(self, index: int, env: simpy.Environment, scenario: Scenario) -> None:
         s, b = scenario.server, scenario.backends
@@ -111,6 +111,7 @@ class _Process:
         self.cache = TtlCache(b.ttl_s) if b.cache == "local" else None
         self.tokens = Semaphore(env, s.threadpool_tokens) if s.model == "threadpool" else None
         self.inflight = 0
+        self.gc_due = [0.0, 0.0]  # collections of generations 1 and 2 owed, in fractions (phases set by _Model)
 
 
 class _Spread:
@@ -175,6 +176,9 @@ class _Model:
             for e in w.endpoints
         ]
         self.arrivals = arrivals
+        self.gc_pauses = s.gc_pauses
+        self.gc_collections = [0, 0]
+        rng_gc = rng()
 
         self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S)
         self.embedded_db = b.database == "sqlite"
@@ -187,6 +191,8 @@ class _Model:
         # (it is not measured here; the API server is)
         self.db_cpu = ProcessorSharing(env, h.db_cores)
         self.processes = [_Process(i, env, sc) for i in range(s.workers)]
+        for p in self.processes:  # each process is somewhere between two collections when the run starts
+            p.gc_due = rng_gc.random(2).tolist()
         self.shared_cache = TtlCache(b.ttl_s) if b.cache == "redis" else None
         self.reads = TokenBucket(h.nosql_read_units, h.nosql_burst_s, h.nosql_start_burst_s)
         self.writes = TokenBucket(h.nosql_write_units, h.nosql_burst_s, h.nosql_start_burst_s)
@@ -253,6 +259,22 @@ class _Model:
             gil.release()
             self.hold["gil"] += self.env.now - t0
             work_s -= q
+
+    def collect_garbage(self, proc: _Process, rid: int | None) -> float:
+        """The pause, in seconds, of any collection this request's allocations trigger: CPython
+        collects inside the allocating code, so the pause holds the process's GIL (or loop).
+        Collections come at the scenario's rate per request, evenly, as thresholds make them."""
+        pause_ms = 0.0
+        for generation, (rate, ms) in enumerate(self.gc_pauses, start=1):
+            due = proc.gc_due[generation - 1] + rate
+            if due >= 1.0:
+                due -= 1.0
+                pause_ms += ms
+                self.gc_collections[generation - 1] += 1
+                if rid is not None:
+                    self._log(rid, f"gc{generation} p{proc.index}")
+            proc.gc_due[generation - 1] = due
+        return pause_ms / 1000
 
     def open_connection(self, proc: _Process, spread: _Spread | None):
         """A new database connection: the driver's CPU, its round trips, the server's wait."""
@@ -369,6 +391,8 @@ class _Model:
         # spread over every step the request takes on the loop (_Spread).
         spread = _Spread(self.framework_s, self.loop_steps[ep]) if self.event_loop and self.framework_s else None
         work_s = (spread.take() if spread else self.framework_s / 2) + recipe.cpu() / 1000
+        if self.gc_pauses[0][0] or self.gc_pauses[1][0]:
+            work_s += self.collect_garbage(proc, rid if trace else None)
         cache = (self.shared_cache or proc.cache) if recipe.cacheable else None
         local_inline = cache is not None and cache is proc.cache and self.event_loop
         if local_inline:  # a dict lookup inside the same task step: no pass of its own
@@ -642,7 +666,9 @@ class _Model:
                             "db_connections_opened": self.connections[0],
                             "db_connections_closed": self.connections[1],
                             "db_connection_cpu_ms": self.connections[0] * self.connection_cost.open_cpu_ms
-                            + self.connections[1] * self.connection_cost.close_cpu_ms})
+                            + self.connections[1] * self.connection_cost.close_cpu_ms,
+                            # over the whole run: Python's GC pauses, generations 1 and 2
+                            "gc_collections": list(self.gc_collections)})
 
     def _rows(self, timeout_s: float) -> dict[str, np.ndarray]:
         """Every request of the run, in the order sent, client timeouts applied."""

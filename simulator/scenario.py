@@ -112,6 +112,9 @@ class Hardware:
         _set(self, "network_rtt_ms", _num(c, "network_rtt_ms", self.network_rtt_ms, 0))
 
 
+CPYTHON_GC_THRESHOLD = 700  # gc.get_threshold()[0] by default
+
+
 @dataclass(frozen=True, kw_only=True)
 class Server:
     """How the API server runs Python.
@@ -135,6 +138,14 @@ class Server:
     # Not knobs: properties of the framework that calibrate() fits from a measured run.
     framework_cpu_ms: float = 0.3  # HTTP parsing, routing, validation, serialisation per request
     gil_switch_interval_ms: float = 5.0  # CPython's sys.getswitchinterval() default
+    gc_threshold: int = 700  # CPython's gc threshold0: allocations between young collections; 0 turns GC off
+    # Python's cyclic GC stops the process that allocated, for the whole collection. calibrate() fits
+    # these from the app's gc.callbacks; they are stated at gc_threshold 700 and scale as
+    # 700 / gc_threshold (collections of generation 0, ~0.2 ms each, stay in framework_cpu_ms).
+    gc_gen1_per_request: float = 0.0  # generation-1 collections per request
+    gc_gen1_ms: float = 0.0  # ... the pause of one
+    gc_gen2_per_request: float = 0.0  # full collections per request
+    gc_gen2_ms: float = 0.0  # ... the pause of one
 
     def __post_init__(self) -> None:
         c = "Server"
@@ -160,6 +171,23 @@ class Server:
         _set(self, "master_memory_mb", _num(c, "master_memory_mb", self.master_memory_mb, 0))
         _set(self, "framework_cpu_ms", _num(c, "framework_cpu_ms", self.framework_cpu_ms, 0))
         _set(self, "gil_switch_interval_ms", _num(c, "gil_switch_interval_ms", self.gil_switch_interval_ms, 0, strict=True))
+        _set(self, "gc_threshold", _int(c, "gc_threshold", self.gc_threshold, 0, 10_000_000))
+        for name in ("gc_gen1_per_request", "gc_gen2_per_request"):
+            _set(self, name, _num(c, name, getattr(self, name), 0, 1))
+        for name in ("gc_gen1_ms", "gc_gen2_ms"):
+            _set(self, name, _num(c, name, getattr(self, name), 0, 10_000))
+
+    @property
+    def gc_pauses(self) -> tuple[tuple[float, float], ...]:
+        """(collections per request, pause in ms) of generations 1 and 2 at this gc_threshold."""
+        scale = CPYTHON_GC_THRESHOLD / self.gc_threshold if self.gc_threshold else 0.0
+        return ((self.gc_gen1_per_request * scale, self.gc_gen1_ms),
+                (self.gc_gen2_per_request * scale, self.gc_gen2_ms))
+
+    @property
+    def gc_cpu_ms(self) -> float:
+        """The mean CPU per request that the modelled GC pauses take."""
+        return sum(rate * ms for rate, ms in self.gc_pauses)
 
     @property
     def threads_per_process(self) -> int:

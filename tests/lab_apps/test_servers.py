@@ -254,11 +254,13 @@ def test_a_process_groups_cpu_is_counted_finer_than_ticks(exiting, tolerance_s):
 
 
 @pytest.mark.parametrize("app, model", [("flask", "threads"), ("fastapi", "async")])
-def test_gil_switch_interval_reaches_every_worker(launched, app, model):
-    # the model's gil_switch_interval_ms is sys.setswitchinterval in the apps, not a knob on one side only
-    server = launched(app, Scenario().with_knobs(model=model, workers=2, gil_switch_interval_ms=1.5))
+def test_gil_switch_interval_and_gc_threshold_reach_every_worker(launched, app, model):
+    # the model's gil_switch_interval_ms and gc_threshold are sys.setswitchinterval and gc.set_threshold
+    # in the apps, not knobs on one side only
+    server = launched(app, Scenario().with_knobs(model=model, workers=2, gil_switch_interval_ms=1.5,
+                                                 gc_threshold=0))
     seen = {}
     for _ in range(40):  # the kernel spreads connections over both workers
         process = server.config()["process"]
-        seen[process["pid"]] = process["gil_switch_interval_ms"]
-    assert set(seen.values()) == {1.5}
+        seen[process["pid"]] = (process["gil_switch_interval_ms"], process["gc_threshold"])
+    assert set(seen.values()) == {(1.5, 0)}  # 0: gc.disable(), as the model's gc_threshold 0 means

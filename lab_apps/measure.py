@@ -134,12 +134,15 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
 
     * each endpoint's ``cpu_ms``: the measured CPU phase (Server-Timing ``cpu``);
     * each query's ``io_ms``: the measured DB time per query, less the DB CPU
-      the recipe burns in it;
+      the recipe burns in it, then shifted so that the model's DB phase at that
+      rate has the measured mean (``_match_db_phase``);
     * ``framework_cpu_ms``: the app's CPU per request (from /proc) that the
       recipe's CPU phases do not explain: HTTP parsing, routing, the driver,
       serialisation, connection handling; less what opening and closing DB
       connections cost in that run, which the model adds itself (the pool's churn),
       and less the GC pauses below;
+    * ``wake_cpu_ms``: with ``cpu_from``, the CPU a core pays to wake from idle, from
+      how the CPU per request falls between the two runs (``_split_cpu``);
     * ``gc_gen1_per_request``, ``gc_gen1_ms``, ``gc_gen2_per_request``, ``gc_gen2_ms``:
       the app's garbage collections in both runs (its gc.callbacks log), per request;
     * ``api_cores``: the CPUs the app was pinned to;
@@ -194,7 +197,10 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
                            **({"api_cores": len(affinity)} if affinity else {}))
     fitted = dataclasses.replace(fitted, workload=dataclasses.replace(fitted.workload, endpoints=tuple(endpoints)))
     if cpu_per_request is not None:
-        fitted = _without_churn_cpu(fitted, cpu_from or measured, framework)
+        low_cpu = measured.meta.get("app_cpu_ms_per_request") if cpu_from is not None else None
+        low = (measured, float(low_cpu) - float(sum(recipe_cpu)) - gc_cpu) if low_cpu is not None else None
+        fitted = _split_cpu(fitted, (cpu_from or measured, framework), low)
+        fitted = _match_db_phase(fitted, measured, ok)
     # what the phases and the CPU do not explain: a delay outside the app
     simulated = simulate(fitted.with_knobs(rate_rps=max(measured.summary.throughput_rps, 0.1)), seed=1,
                          allow_overcommit=True).summary.p50_ms
@@ -202,16 +208,75 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
     return fitted.with_knobs(rate_rps=sc.workload.rate_rps)
 
 
-def _without_churn_cpu(fitted: Scenario, cpu_run: Result, unexplained_ms: float) -> Scenario:
-    """The framework's CPU less what the pool's churn cost in the CPU run: the model opens and
-    closes those connections itself (model.CONNECTION_COST), so the CPU they took is not the
-    framework's. The churn depends on the CPU, so this is solved twice over."""
-    rate = max(cpu_run.summary.throughput_rps, 0.1)
-    for _ in range(2):
-        meta = simulate(fitted.with_knobs(rate_rps=rate), seed=1, allow_overcommit=True).meta
-        churn_ms = meta["db_connection_cpu_ms"] / max(1, meta["requests_total"])
-        fitted = fitted.with_knobs(framework_cpu_ms=max(0.0, unexplained_ms - churn_ms))
+def _split_cpu(fitted: Scenario, high: tuple[Result, float], low: tuple[Result, float] | None) -> Scenario:
+    """The CPU per request the recipe does not explain, (run, ms) at high load and optionally at
+    low load, split into the framework's and what the model makes itself:
+
+    * the pool's churn: the model opens and closes connections (model.CONNECTION_COST), so the
+      CPU they took in each run is not the framework's;
+    * with a low-load run: waking an idle core (Hardware.wake_cpu_ms). The CPU per request
+      falls as the load rises, because a busy core stays warm; two runs give two equations,
+      framework + wake x (the model's wakes per request) = unexplained - churn, at each rate.
+
+    Churn and wakes depend on the CPU, so this is solved three times over."""
+    runs = [high] + ([low] if low is not None else [])
+    for _ in range(3):
+        left = []  # (CPU per request left for the framework and the wakes, wakes per request)
+        for run, unexplained_ms in runs:
+            meta = simulate(fitted.with_knobs(rate_rps=max(run.summary.throughput_rps, 0.1)), seed=1,
+                            allow_overcommit=True).meta
+            n = max(1, meta["requests_total"])
+            left.append((unexplained_ms - meta["db_connection_cpu_ms"] / n, meta["api_cpu_wakes"] / n))
+        wake = fitted.hardware.wake_cpu_ms
+        if len(left) == 2:
+            (ms_high, wakes_high), (ms_low, wakes_low) = left
+            wake = max(0.0, (ms_low - ms_high) / (wakes_low - wakes_high)) if wakes_low - wakes_high > 0.1 else 0.0
+        ms_high, wakes_high = left[0]
+        fitted = fitted.with_knobs(framework_cpu_ms=max(0.0, ms_high - wake * wakes_high), wake_cpu_ms=wake)
     return fitted
+
+
+def _match_db_phase(fitted: Scenario, measured: Result, ok: np.ndarray) -> Scenario:
+    """The model's DB phase at the low-load run's rate given the measured mean.
+
+    The measured phase already holds what the model adds around the wait: on an event loop the
+    framework's CPU in the driver's round trips, and waking the idle core for the query's CPU;
+    io_ms taken whole would count those twice. So on an event loop ``framework_edge_share`` is
+    fitted first (the framework's CPU that is not in the round trips is at the request's edges,
+    outside the DB phase), then each endpoint's io_ms is shifted by whatever is left."""
+
+    def excess(sc: Scenario) -> dict[int, float]:
+        """Per endpoint with queries: the model's DB phase minus the measured one, per query."""
+        sim = simulate(sc.with_knobs(rate_rps=max(measured.summary.throughput_rps, 0.1)), seed=1,
+                       allow_overcommit=True).rows
+        out = {}
+        for i, e in enumerate(sc.workload.endpoints):
+            m = ok & (measured.rows["endpoint"] == i) & (measured.rows["db_ms"] > 0)
+            s = (sim["endpoint"] == i) & (sim["db_ms"] > 0) & (sim["status"] == 200)
+            if e.queries_per_request and m.sum() >= 10 and s.sum() >= 10 and isinstance(e.io_ms, Empirical):
+                out[i] = (sim["db_ms"][s].mean() - measured.rows["db_ms"][m].mean()) / e.queries_per_request
+        return out
+
+    def mean_excess(sc: Scenario) -> float:
+        found = excess(sc)
+        return float(np.mean(list(found.values()))) if found else 0.0
+
+    if fitted.server.model == "async" and fitted.server.framework_cpu_ms > 0:
+        low, high = 0.0, 1.0  # the more at the edges, the shorter the DB phase
+        if mean_excess(fitted.with_knobs(framework_edge_share=high)) >= 0:
+            low = high
+        elif mean_excess(fitted.with_knobs(framework_edge_share=low)) > 0:
+            for _ in range(7):  # to within 1% of the framework's CPU
+                mid = (low + high) / 2
+                low, high = (mid, high) if mean_excess(fitted.with_knobs(framework_edge_share=mid)) > 0 else (low, mid)
+        fitted = fitted.with_knobs(framework_edge_share=round(low, 3))
+    shifts = excess(fitted)
+    endpoints = []
+    for i, e in enumerate(fitted.workload.endpoints):
+        if i in shifts:
+            e = dataclasses.replace(e, io_ms=Empirical(np.maximum(np.asarray(e.io_ms.values) - shifts[i], 0.01)))
+        endpoints.append(e)
+    return dataclasses.replace(fitted, workload=dataclasses.replace(fitted.workload, endpoints=tuple(endpoints)))
 
 
 def _gc_knobs(runs: list[Result]) -> dict[str, float]:

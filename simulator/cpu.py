@@ -134,14 +134,21 @@ class TimeSliced:
     two agree.
     """
 
-    def __init__(self, env: simpy.Environment, servers: int, slice_s: float) -> None:
+    def __init__(self, env: simpy.Environment, servers: int, slice_s: float, wake_s: float = 0.0) -> None:
         if servers < 1:
             raise ValueError(f"servers must be >= 1, got {servers}")
         if not slice_s > 0:
             raise ValueError(f"slice_s must be > 0, got {slice_s}")
+        if not wake_s >= 0:
+            raise ValueError(f"wake_s must be >= 0, got {wake_s}")
         self.env = env
         self.servers = servers
         self.slice_s = slice_s
+        # A job that finds a core idle since an earlier instant first pays wake_s on it (a job
+        # that follows another at the same instant finds it warm): when each idle core went idle.
+        self.wake_s = wake_s
+        self._idle_since = [env.now] * servers
+        self.wakes = 0
         self._queue: deque[tuple[float, simpy.Event]] = deque()
         self._running = 0
         self._jobs = 0
@@ -163,6 +170,9 @@ class TimeSliced:
         self._advance()
         self._jobs += 1
         if self._running < self.servers:
+            if self._idle_since.pop() < self.env.now:
+                self.wakes += 1
+                work_s += self.wake_s
             self._start(work_s, done)
         else:
             self._queue.append((work_s, done))
@@ -189,6 +199,8 @@ class TimeSliced:
             self._queue.append((left_s, done))
         if self._queue:  # the next job takes the core before anyone woken below can
             self._start(*self._queue.popleft())
+        else:
+            self._idle_since.append(self.env.now)
         if finished:
             self._jobs -= 1
             _fire(done)

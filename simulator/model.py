@@ -124,10 +124,19 @@ class _Spread:
     takes fewer steps).
     """
 
-    __slots__ = ("share", "left")
+    __slots__ = ("share", "left", "first")
 
-    def __init__(self, total_s: float, steps: int) -> None:
-        self.share, self.left = total_s / steps, total_s
+    def __init__(self, total_s: float, steps: int, edge_share: float | None = None) -> None:
+        self.left = total_s
+        if edge_share is None:
+            self.share = self.first = total_s / steps
+        else:  # the first and the last step take edge_share / 2 each, the steps between the rest
+            self.first = total_s * edge_share / 2
+            self.share = total_s * (1 - edge_share) / max(1, steps - 2)
+
+    def take_first(self) -> float:
+        self.left -= self.first
+        return self.first
 
     def take(self) -> float:
         share = self.share if self.share < self.left else self.left
@@ -180,7 +189,7 @@ class _Model:
         self.gc_collections = [0, 0]
         rng_gc = rng()
 
-        self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S)
+        self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S, h.wake_cpu_ms / 1000)
         self.embedded_db = b.database == "sqlite"
         self.event_loop = s.model == "async"
         self.trips_per_statement, self.trips_per_checkout = DRIVER_TRIPS[b.database]
@@ -389,8 +398,9 @@ class _Model:
         # Framework CPU comes in two halves: parsing and routing before the handler,
         # serialising and writing the response after its I/O. On an event loop it is
         # spread over every step the request takes on the loop (_Spread).
-        spread = _Spread(self.framework_s, self.loop_steps[ep]) if self.event_loop and self.framework_s else None
-        work_s = (spread.take() if spread else self.framework_s / 2) + recipe.cpu() / 1000
+        spread = _Spread(self.framework_s, self.loop_steps[ep], self.scenario.server.framework_edge_share) \
+            if self.event_loop and self.framework_s else None
+        work_s = (spread.take_first() if spread else self.framework_s / 2) + recipe.cpu() / 1000
         if self.gc_pauses[0][0] or self.gc_pauses[1][0]:
             work_s += self.collect_garbage(proc, rid if trace else None)
         cache = (self.shared_cache or proc.cache) if recipe.cacheable else None
@@ -668,7 +678,9 @@ class _Model:
                             "db_connection_cpu_ms": self.connections[0] * self.connection_cost.open_cpu_ms
                             + self.connections[1] * self.connection_cost.close_cpu_ms,
                             # over the whole run: Python's GC pauses, generations 1 and 2
-                            "gc_collections": list(self.gc_collections)})
+                            "gc_collections": list(self.gc_collections),
+                            # over the whole run: bursts that found a core idle (each paid wake_cpu_ms)
+                            "api_cpu_wakes": self.cpu.wakes})
 
     def _rows(self, timeout_s: float) -> dict[str, np.ndarray]:
         """Every request of the run, in the order sent, client timeouts applied."""

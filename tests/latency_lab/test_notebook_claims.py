@@ -118,8 +118,8 @@ def test_08_a_looser_target_lets_a_server_run_hotter():
 
 
 def test_01_past_capacity_an_event_loop_collapses_until_something_bounds_what_is_in_flight():
-    """'The loop starts everything and finishes almost nothing for the first seconds. It recovers when
-    something bounds what is in flight: ... the database pool ... With neither ... it stays down ...
+    """'The loop starts everything and finishes almost nothing for the first seconds. It recovers, to about
+    90% of its capacity, when something bounds what is in flight: ... the database pool ... With neither ... it stays down ...
     --limit-concurrency ... finish at full speed.'"""
     from latency_lab.curves import answered_per_second
 
@@ -132,7 +132,9 @@ def test_01_past_capacity_an_event_loop_collapses_until_something_bounds_what_is
 
     pooled = per_second()
     assert pooled[:2].mean() < 0.3 * cap  # the collapse
-    assert pooled[-10:].mean() > 0.9 * cap  # new requests wait for one of the pool's 15 connections
+    # new requests wait for one of the pool's 15 connections; those holding one still take their turns
+    # on the loop for each round trip (the real app: about 200 of ~230 req/s)
+    assert 0.85 * cap < pooled[-10:].mean() < cap
     unbounded = per_second(pool_size=1000, client_connections=100_000)
     assert unbounded[-10:].mean() < 0.5 * cap
     limited = per_second(limit_concurrency=64)

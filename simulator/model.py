@@ -58,6 +58,15 @@ PASSES_PER_TRIP = 2
 # * asyncpg: one Bind/Execute per statement (prepared statements are cached); BEGIN and
 #   the reset-on-return ROLLBACK once per checkout.
 DRIVER_TRIPS = {"sqlite": (4, 1), "postgresql": (1, 2)}
+
+
+def db_round_trips(endpoint: Endpoint, database: str) -> int:
+    """An async driver's round trips for one request that uses its connection already open:
+    each statement's (Endpoint.statements), then the checkout's."""
+    per_statement, per_checkout = DRIVER_TRIPS[database]
+    return endpoint.statements * per_statement + per_checkout if endpoint.statements else 0
+
+
 # SQLAlchemy's QueuePool keeps at most pool_size idle connections: a checkout with none
 # idle opens a new one (up to pool_size + max_overflow), and a connection returned to a
 # pool already holding pool_size idle ones is closed (pool/impl.py, _do_get and
@@ -68,13 +77,6 @@ DRIVER_TRIPS = {"sqlite": (4, 1), "postgresql": (1, 2)}
 # startup and the dialect's codecs in 4 trips, 1.0 ms CPU here and 1.5 ms more of waiting
 # for PostgreSQL to fork a backend; closing, 0.26 ms. Sync drivers are given the same CPU
 # and waits; their round trips cost nothing extra, with no loop to come back to.
-def db_round_trips(endpoint: Endpoint, database: str) -> int:
-    """An async driver's round trips for one request that uses its connection already open:
-    each statement's (Endpoint.statements), then the checkout's."""
-    per_statement, per_checkout = DRIVER_TRIPS[database]
-    return endpoint.statements * per_statement + per_checkout if endpoint.statements else 0
-
-
 class ConnectionCost(NamedTuple):
     open_trips: int
     open_cpu_ms: float
@@ -121,7 +123,9 @@ class _Spread:
     delivery each run a little of it, so a request does not hold the loop for two
     lumps but for many small steps, each between the others'. The last step takes
     what is left, so the request pays all of it whatever path it took (a cache hit
-    takes fewer steps).
+    takes fewer steps). With ``edge_share`` (Server.framework_edge_share, which
+    calibration fits), the first and the last step take that share between them
+    (parsing and routing, serialising and writing) and the steps between share the rest.
     """
 
     __slots__ = ("share", "left", "first")

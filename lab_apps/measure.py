@@ -187,9 +187,7 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
     framework = sc.server.framework_cpu_ms
     gc_knobs = _gc_knobs([measured] + ([cpu_from] if cpu_from is not None else []))
     if cpu_per_request is not None:
-        # the GC pauses the model now makes itself are not the framework's CPU
-        gc_cpu = sc.with_knobs(**gc_knobs).server.gc_cpu_ms
-        framework = max(0.0, float(cpu_per_request) - float(sum(recipe_cpu)) - gc_cpu)
+        framework = max(0.0, float(cpu_per_request) - float(sum(recipe_cpu)))  # _split_cpu takes out the model's own
     affinity = measured.meta.get("app_cpu_affinity") or measured.meta.get("app_config", {}).get(
         "process", {}).get("cpu_affinity")
     fitted = sc.with_knobs(framework_cpu_ms=framework, network_rtt_ms=0.0, **_backend_times(sc, rows, ok, rng),
@@ -198,7 +196,7 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
     fitted = dataclasses.replace(fitted, workload=dataclasses.replace(fitted.workload, endpoints=tuple(endpoints)))
     if cpu_per_request is not None:
         low_cpu = measured.meta.get("app_cpu_ms_per_request") if cpu_from is not None else None
-        low = (measured, float(low_cpu) - float(sum(recipe_cpu)) - gc_cpu) if low_cpu is not None else None
+        low = (measured, float(low_cpu) - float(sum(recipe_cpu))) if low_cpu is not None else None
         fitted = _split_cpu(fitted, (cpu_from or measured, framework), low)
         fitted = _match_db_phase(fitted, measured, ok)
     # what the phases and the CPU do not explain: a delay outside the app
@@ -213,7 +211,7 @@ def _split_cpu(fitted: Scenario, high: tuple[Result, float], low: tuple[Result, 
     low load, split into the framework's and what the model makes itself:
 
     * the pool's churn: the model opens and closes connections (model.CONNECTION_COST), so the
-      CPU they took in each run is not the framework's;
+      CPU they took in each run is not the framework's; nor is the GC's (Server.gc_cpu_ms);
     * with a low-load run: waking an idle core (Hardware.wake_cpu_ms). The CPU per request
       falls as the load rises, because a busy core stays warm; two runs give two equations,
       framework + wake x (the model's wakes per request) = unexplained - churn, at each rate.
@@ -226,7 +224,8 @@ def _split_cpu(fitted: Scenario, high: tuple[Result, float], low: tuple[Result, 
             meta = simulate(fitted.with_knobs(rate_rps=max(run.summary.throughput_rps, 0.1)), seed=1,
                             allow_overcommit=True).meta
             n = max(1, meta["requests_total"])
-            left.append((unexplained_ms - meta["db_connection_cpu_ms"] / n, meta["api_cpu_wakes"] / n))
+            left.append((unexplained_ms - meta["db_connection_cpu_ms"] / n - fitted.server.gc_cpu_ms,
+                         meta["api_cpu_wakes"] / n))
         wake = fitted.hardware.wake_cpu_ms
         if len(left) == 2:
             (ms_high, wakes_high), (ms_low, wakes_low) = left

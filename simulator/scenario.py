@@ -143,12 +143,13 @@ class Server:
     master_memory_mb: float = 30  # gunicorn arbiter or uvicorn supervisor
     # Not knobs: properties of the framework that calibrate() fits from a measured run.
     framework_cpu_ms: float = 0.3  # HTTP parsing, routing, validation, serialisation per request
-    gil_switch_interval_ms: float = 5.0  # CPython's sys.getswitchinterval() default
+    gil_switch_interval_ms: float = 5.0  # CPython's sys.getswitchinterval() default (a knob: the apps set it)
     # On an event loop: the share of framework_cpu_ms spent at the request's two edges (parsing and
     # routing before the handler, serialising and writing after), the rest spread evenly over the
     # handler's loop steps (the driver's round trips). None: every step an equal share.
     framework_edge_share: float | None = None
-    gc_threshold: int = 700  # CPython's gc threshold0: allocations between young collections; 0 turns GC off
+    # a knob, set by the apps too: CPython's gc threshold0, allocations between young collections; 0 turns GC off
+    gc_threshold: int = 700
     # Python's cyclic GC stops the process that allocated, for the whole collection. calibrate() fits
     # these from the app's gc.callbacks; they are stated at gc_threshold 700 and scale as
     # 700 / gc_threshold (collections of generation 0, ~0.2 ms each, stay in framework_cpu_ms).

@@ -29,7 +29,11 @@ lint: $(STAMP)
 test: lint
 	LAB_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=600 tests notebooks
 
+# wrk (Debian's package) runs beside the load generator in the capacity benchmark: install it where missing
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo -n"; \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends wrk \
+	    || echo "wrk could not be installed: the capacity benchmark reports the generator alone"; }
 	$(BIN)/python benchmarks/run_all.py
 
 services:

@@ -20,7 +20,7 @@ from lab_apps.loadgen import load
 from lab_apps.measure import split_cpus
 from simulator import Scenario
 
-RATES = (500, 1000, 1500, 2000, 3000, 4000, 5000)
+RATES = (500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000)  # until the lag passes 2 ms
 MAX_LAG_P99_MS = 2.0
 SECONDS = 4.0
 

@@ -88,6 +88,29 @@ def stop_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
     _RUNNING.discard(process)
 
 
+def cpus_busy_seconds(cpus: list[int] | None) -> tuple[float, float]:
+    """(busy, elapsed) seconds so far of these CPUs, summed, from /proc/stat; (0, 0) elsewhere.
+
+    Busy is everything that ran there (user, nice, system, irq, softirq, steal): the app, the
+    kernel's work for it, and any other process. Beside the app's own CPU it tells how much
+    of its cores the app really had. ``None``: every CPU."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    wanted = None if cpus is None else {f"cpu{c}" for c in cpus}
+    busy = elapsed = 0
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return 0.0, 0.0
+    for line in lines:
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu" or (wanted is not None and name not in wanted):
+            continue
+        user, nice, system, idle, iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+        busy += user + nice + system + irq + softirq + steal
+        elapsed += user + nice + system + idle + iowait + irq + softirq + steal
+    return busy / ticks, elapsed / ticks
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """CPU time used so far by every live process in group ``pgid`` (Linux /proc; 0 elsewhere).
 

@@ -21,7 +21,7 @@ from simulator.model import simulate
 from simulator.result import Result, in_window, succeeded
 from simulator.scenario import CPYTHON_GC_THRESHOLD, KNOBS, Scenario
 
-from .launcher import app_for, serve
+from .launcher import app_for, cpus_busy_seconds, serve
 from .loadgen import load
 
 CALIBRATION_SAMPLES = 400  # values kept per fitted distribution
@@ -65,11 +65,14 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
     with serve(app, scenario, cpus=app_cpus, database_url=database_url, redis_url=redis_url) as server:
         config = server.config()
         idle_rate = _idle_cpu_rate(server)
+        app_affinity = config["process"]["cpu_affinity"]
         cpu0, t0, wall0 = server.cpu_seconds(), time.perf_counter(), time.time()
+        cores0 = cpus_busy_seconds(app_affinity)
         result = load(server.url, scenario, seed=seed, cpus=load_cpus, progress=progress, record_to=record,
                       meta={"app": app, "app_config": config}, watch=watch)
         app_cpu_s = server.cpu_seconds() - cpu0
         wall_s = time.perf_counter() - t0
+        cores_busy_s, cores_s = (b - a for a, b in zip(cores0, cpus_busy_seconds(app_affinity), strict=True))
         busy_cpu_s = max(0.0, app_cpu_s - idle_rate * wall_s)
         w = scenario.workload
         # the app's garbage collections in the measured window (the schedule starts about when load() does)
@@ -78,7 +81,11 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
     result.meta.update({"app_cpu_s": app_cpu_s, "app_wall_s": wall_s, "app_idle_cpu_share": idle_rate,
                         "app_rate_rps": answered / wall_s,
                         "app_cpu_ms_per_request": busy_cpu_s * 1000 / answered,
-                        "app_cpu_affinity": config["process"]["cpu_affinity"],
+                        "app_cpu_affinity": app_affinity,
+                        # the app's cores as a whole: how busy, and how much of that was not the app
+                        # (the generator if it shares them, other processes, the kernel's own work)
+                        "app_cores_busy_share": cores_busy_s / cores_s if cores_s > 0 else None,
+                        "app_cores_other_share": max(0.0, cores_busy_s - app_cpu_s) / cores_s if cores_s > 0 else None,
                         "app_gc": {**gc_counts, "threshold": config["process"]["gc_threshold"],
                                    "requests": int(in_window(result.rows, (w.warmup_s, w.warmup_s + w.duration_s),
                                                              "scheduled_s").sum())},
@@ -204,6 +211,36 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
                          allow_overcommit=True).summary.p50_ms
     fitted = fitted.with_knobs(network_rtt_ms=max(0.0, measured.summary.p50_ms - simulated))
     return fitted.with_knobs(rate_rps=sc.workload.rate_rps)
+
+
+def given_run_cpu(calibrated: Scenario, run: Result) -> Scenario:
+    """``calibrated`` with the framework's CPU re-fitted to the CPU per request measured in ``run``
+    (``measure()`` records it from /proc): what the model predicts given the host's speed in that run.
+
+    On a shared host the app's CPU per request moves 5-15% between runs minutes apart, and near
+    capacity that is tens of per cent of latency. Simulating each run with its own CPU per request
+    tells the queueing the model gets wrong apart from the host's drift. Phase times, the wake-up
+    cost and the GC stay as calibrated; the rate is the run's."""
+    cpu_ms = run.meta.get("app_cpu_ms_per_request")
+    if run.kind != "measured" or cpu_ms is None:
+        raise ValueError("given_run_cpu() takes a measured run with the app's CPU per request (measure() records it)")
+    fitted = calibrated.with_knobs(rate_rps=run.scenario.workload.rate_rps)
+    return _split_cpu(fitted, (run, float(cpu_ms) - _recipe_cpu_ms(fitted, run)), None)
+
+
+def _recipe_cpu_ms(sc: Scenario, run: Result) -> float:
+    """The recipe's CPU per request in ``run``'s mix: each endpoint's CPU phase and, on SQLite
+    (the database runs in the app's process), the CPU of the queries its requests ran."""
+    rows = run.rows
+    ok = succeeded(rows) & (rows["scheduled_s"] >= run.scenario.workload.warmup_s)
+    n = max(1, int(ok.sum()))
+    total = 0.0
+    for i, e in enumerate(sc.workload.endpoints):
+        mine = ok & (rows["endpoint"] == i)
+        total += mine.sum() / n * e.cpu_ms.mean
+        if sc.backends.database == "sqlite" and e.queries_per_request:
+            total += (mine & (rows["db_ms"] > 0)).sum() / n * e.queries_per_request * e.db_cpu_ms.mean
+    return total
 
 
 def _split_cpu(fitted: Scenario, high: tuple[Result, float], low: tuple[Result, float] | None) -> Scenario:

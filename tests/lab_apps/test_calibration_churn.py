@@ -45,3 +45,22 @@ def test_a_low_and_a_high_run_recover_the_framework_and_the_wake_up_cost():
                         (low, low_ms))
     assert fitted.server.framework_cpu_ms == pytest.approx(1.2, rel=0.05)
     assert fitted.hardware.wake_cpu_ms == pytest.approx(0.3, rel=0.1)
+
+
+def test_given_a_runs_own_cpu_the_model_spends_what_that_run_measured():
+    """given_run_cpu(): a later run on a host where the framework's CPU took 1.5 ms, not the 1.2
+    calibrated. Re-fitted to that run, the framework's CPU is 1.5 again, the wake-up cost stays as
+    calibrated, and the model at the run's rate spends the CPU per request the run measured."""
+    from lab_apps.measure import given_run_cpu
+
+    calibrated = LOOP.with_knobs(framework_cpu_ms=1.2, wake_cpu_ms=0.3)
+    run, _ = as_measured(calibrated.with_knobs(framework_cpu_ms=1.5), 150.0, seed=7)
+    run = dataclasses.replace(run, kind="measured")
+    given = given_run_cpu(calibrated, run)
+    assert given.server.framework_cpu_ms == pytest.approx(1.5, rel=0.03)
+    assert given.hardware.wake_cpu_ms == 0.3
+    assert given.workload.rate_rps == 150.0
+    again, cpu_ms = as_measured(given, 150.0, seed=7)
+    assert cpu_ms + RECIPE_CPU_MS == pytest.approx(run.meta["app_cpu_ms_per_request"], rel=0.01)
+    with pytest.raises(ValueError, match="measured run"):
+        given_run_cpu(calibrated, dataclasses.replace(run, kind="simulated"))

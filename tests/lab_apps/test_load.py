@@ -113,6 +113,10 @@ def test_generator_and_app_on_their_own_cpus_and_it_says_so():
     assert r.meta["app_cpu_affinity"] != r.meta["generator"]["cpu_affinity"]
     assert not r.meta["shared_cpus"] and not r.meta["unreliable"]
     assert r.meta["app_cpu_ms_per_request"] > 2.0  # at least the recipe's 2 ms of CPU
+    # the app's cores as a whole were at least as busy as the app made them
+    app_share = r.meta["app_cpu_s"] / r.meta["app_wall_s"] / len(r.meta["app_cpu_affinity"])
+    assert r.meta["app_cores_busy_share"] >= app_share - 0.02
+    assert 0 <= r.meta["app_cores_other_share"] <= r.meta["app_cores_busy_share"]
 
 
 def test_calibration_recovers_known_phase_times():

@@ -264,3 +264,25 @@ def test_gil_switch_interval_and_gc_threshold_reach_every_worker(launched, app, 
         process = server.config()["process"]
         seen[process["pid"]] = (process["gil_switch_interval_ms"], process["gc_threshold"])
     assert set(seen.values()) == {(1.5, 0)}  # 0: gc.disable(), as the model's gc_threshold 0 means
+
+
+def test_the_app_cores_busy_time_counts_whatever_ran_on_them():
+    """measure() records how busy the app's cores were beside the app's own CPU: a process
+    burning 0.5 s on one CPU shows there, and the CPU's elapsed time is the wall time."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from lab_apps.launcher import cpus_busy_seconds
+
+    cpu = max(os.sched_getaffinity(0))
+    before, t0 = cpus_busy_seconds([cpu]), time.perf_counter()
+    burn = (f"import os, time\nos.sched_setaffinity(0, {{{cpu}}})\nend = time.process_time() + 0.5\n"
+            "while time.process_time() < end: pass\n")
+    subprocess.run([sys.executable, "-c", burn], check=True, timeout=30)
+    after, wall = cpus_busy_seconds([cpu]), time.perf_counter() - t0
+    busy, elapsed = after[0] - before[0], after[1] - before[1]
+    assert busy >= 0.45  # the burn, to the 10 ms tick, plus whatever else ran there
+    assert elapsed == pytest.approx(wall, abs=0.05)
+    assert cpus_busy_seconds([])[1] == 0.0

@@ -111,6 +111,28 @@ def cpus_busy_seconds(cpus: list[int] | None) -> tuple[float, float]:
     return busy / ticks, elapsed / ticks
 
 
+def group_context_switches(pgid: int) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches so far of every live thread in group ``pgid``.
+
+    Voluntary: a thread blocked (a sleep, a socket, a lock). Involuntary: the scheduler took
+    the core from a thread that could have run on (a preemption; on an event loop, mostly the
+    GIL handed between the loop and a driver's thread)."""
+    voluntary = involuntary = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for thread in (entry / "task").iterdir():
+                for line in (thread / "status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        voluntary += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        involuntary += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return voluntary, involuntary
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """CPU time used so far by every live process in group ``pgid`` (Linux /proc; 0 elsewhere).
 
@@ -240,6 +262,10 @@ class Server:
     def cpu_seconds(self) -> float:
         """CPU time used so far by the app's processes (its whole group), from /proc."""
         return group_cpu_seconds(self.process.pid)
+
+    def context_switches(self) -> tuple[int, int]:
+        """(voluntary, involuntary) context switches so far of the app's threads, from /proc."""
+        return group_context_switches(self.process.pid)
 
     def stop(self) -> None:
         for process in self.processes:

@@ -67,12 +67,13 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
         idle_rate = _idle_cpu_rate(server)
         app_affinity = config["process"]["cpu_affinity"]
         cpu0, t0, wall0 = server.cpu_seconds(), time.perf_counter(), time.time()
-        cores0 = cpus_busy_seconds(app_affinity)
+        cores0, switches0 = cpus_busy_seconds(app_affinity), server.context_switches()
         result = load(server.url, scenario, seed=seed, cpus=load_cpus, progress=progress, record_to=record,
                       meta={"app": app, "app_config": config}, watch=watch)
         app_cpu_s = server.cpu_seconds() - cpu0
         wall_s = time.perf_counter() - t0
         cores_busy_s, cores_s = (b - a for a, b in zip(cores0, cpus_busy_seconds(app_affinity), strict=True))
+        voluntary, involuntary = (b - a for a, b in zip(switches0, server.context_switches(), strict=True))
         busy_cpu_s = max(0.0, app_cpu_s - idle_rate * wall_s)
         w = scenario.workload
         # the app's garbage collections in the measured window (the schedule starts about when load() does)
@@ -82,6 +83,8 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
                         "app_rate_rps": answered / wall_s,
                         "app_cpu_ms_per_request": busy_cpu_s * 1000 / answered,
                         "app_cpu_affinity": app_affinity,
+                        "app_context_switches_per_request": {"voluntary": voluntary / answered,
+                                                             "involuntary": involuntary / answered},
                         # the app's cores as a whole: how busy, and how much of that was not the app
                         # (the generator if it shares them, other processes, the kernel's own work)
                         "app_cores_busy_share": cores_busy_s / cores_s if cores_s > 0 else None,

@@ -117,6 +117,10 @@ def test_generator_and_app_on_their_own_cpus_and_it_says_so():
     app_share = r.meta["app_cpu_s"] / r.meta["app_wall_s"] / len(r.meta["app_cpu_affinity"])
     assert r.meta["app_cores_busy_share"] >= app_share - 0.02
     assert 0 <= r.meta["app_cores_other_share"] <= r.meta["app_cores_busy_share"]
+    # a sync worker blocks at least once a request (the query's wait), and is rarely preempted at 30 req/s
+    switches = r.meta["app_context_switches_per_request"]
+    assert switches["voluntary"] >= 1.0
+    assert 0 <= switches["involuntary"] < switches["voluntary"]
 
 
 def test_calibration_recovers_known_phase_times():

@@ -46,7 +46,7 @@ def _cpu_note(run) -> str:
     note = f"app CPU {run.meta['app_cpu_ms_per_request']:.2f} ms/request"
     if run.meta.get("app_cores_busy_share") is not None:  # the app's cores: how busy, and not by the app
         note += f", its cores {run.meta['app_cores_busy_share']:.0%} busy ({run.meta['app_cores_other_share']:.0%} not the app)"
-    if run.meta.get("app_context_switches_per_request"):  # involuntary: preempted, caches lost
+    if run.meta.get("app_context_switches_per_request"):  # involuntary: the scheduler took the core
         note += f", {run.meta['app_context_switches_per_request']['involuntary']:.1f} preemptions/request"
     return note
 

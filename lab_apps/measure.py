@@ -220,7 +220,7 @@ def given_run_cpu(calibrated: Scenario, run: Result) -> Scenario:
     """``calibrated`` with the framework's CPU re-fitted to the CPU per request measured in ``run``
     (``measure()`` records it from /proc): what the model predicts given the host's speed in that run.
 
-    On a shared host the app's CPU per request moves 5-15% between runs minutes apart, and near
+    On a shared host the app's CPU per request moves by up to 25% between runs minutes apart, and near
     capacity that is tens of per cent of latency. Simulating each run with its own CPU per request
     tells the queueing the model gets wrong apart from the host's drift. Phase times, the wake-up
     cost and the GC stay as calibrated; the rate is the run's."""

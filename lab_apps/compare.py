@@ -21,7 +21,7 @@ from simulator.model import simulate
 from simulator.result import Result
 from simulator.scenario import Scenario
 
-from .measure import calibrate, changes, measure, split_cpus
+from .measure import calibrate, changes, given_run_cpu, measure, split_cpus
 
 METRICS = ("throughput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate")
 # Short calibration runs. Phase times at low load: a share of the capacity the
@@ -93,6 +93,30 @@ class Comparison:
                 lines.append(row)
         return "\n".join(lines)
 
+    def host_drift(self) -> list[dict[str, float]]:
+        """Per rate: the measured run's CPU per request beside the calibrated model's at that rate,
+        and the p50 and p95 errors of the model told the run's own figure (``given_run_cpu``).
+        What the prediction misses and this does not is the host's drift since calibration."""
+        out = []
+        for p in self.points:
+            cpu_ms = p.measured.meta.get("app_cpu_ms_per_request")
+            sim = p.simulated.summary
+            if cpu_ms is None or not sim.throughput_rps:
+                continue
+            given = simulate(given_run_cpu(self.calibrated, p.measured), seed=p.simulated.seed,
+                             allow_overcommit=True).summary
+            m = p.measured.summary
+            out.append({"rate_rps": p.rate_rps, "run_cpu_ms": float(cpu_ms),
+                        "model_cpu_ms": sim.utilisation["api_cpu"] * 1000 / sim.throughput_rps,
+                        "p50": (given.p50_ms - m.p50_ms) / m.p50_ms, "p95": (given.p95_ms - m.p95_ms) / m.p95_ms})
+        return out
+
+    def host_drift_table(self) -> str:
+        lines = [f"{'rate':>7} {'run CPU ms':>11} {'model CPU ms':>13}   {'err p50':>8} {'err p95':>8}"]
+        lines += [f"{d['rate_rps']:7.1f} {d['run_cpu_ms']:11.2f} {d['model_cpu_ms']:13.2f}   "
+                  f"{d['p50']:+8.0%} {d['p95']:+8.0%}" for d in self.host_drift()]
+        return "\n".join(lines)
+
     def html(self, path: str | Path) -> Path:
         """A self-contained HTML report: latency versus load, CDFs per rate, where the time went."""
         import plotly.graph_objects as go
@@ -134,6 +158,10 @@ class Comparison:
             f"<p>{html.escape(self._describe())}</p>",
             "<h2>Calibration</h2><pre>" + html.escape("\n".join(changes(self.scenario, self.calibrated))) + "</pre>",
             "<h2>Figures</h2><pre>" + html.escape(self.table()) + "</pre>",
+            "<h2>Given each run's CPU per request</h2><p>The app's CPU per request as each measured run "
+            "counted it, the calibrated model's at that rate, and the model's errors once told the run's "
+            "own figure: what the prediction misses beyond these is the host's drift since calibration.</p>"
+            "<pre>" + html.escape(self.host_drift_table()) + "</pre>",
         ]
         figures = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in
                    enumerate((curves, cdfs, phases))]

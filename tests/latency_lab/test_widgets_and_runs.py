@@ -105,6 +105,25 @@ def test_a_replayed_comparison_reruns_the_model_and_computes_errors_from_both_si
         assert j["rel_error"]["p50"] == pytest.approx((s - m) / m)
 
 
+def test_the_model_given_each_runs_cpu_is_simulated_from_that_run(monkeypatch):
+    """Comparison.host_drift(): the recorded Flask comparison, each rate simulated again with its
+    measured CPU per request. Those runs used 3.6-3.9 ms; the calibration's model spends less."""
+    from lab_apps.measure import given_run_cpu
+    from simulator import simulate
+
+    monkeypatch.setenv("LAB_MODE", "replay")
+    c = runs.comparison("compare_flask_sync4")
+    drift = c.host_drift()
+    assert [d["rate_rps"] for d in drift] == [p.rate_rps for p in c.points]
+    top, d = c.points[-1], drift[-1]
+    assert d["run_cpu_ms"] == top.measured.meta["app_cpu_ms_per_request"]
+    given = simulate(given_run_cpu(c.calibrated, top.measured), seed=top.simulated.seed, allow_overcommit=True)
+    m = top.measured.summary
+    assert d["p50"] == pytest.approx((given.summary.p50_ms - m.p50_ms) / m.p50_ms)
+    assert d["model_cpu_ms"] < d["run_cpu_ms"]
+    assert "run CPU ms" in c.host_drift_table().splitlines()[0]
+
+
 def test_runs_bad_names_and_kinds():
     with pytest.raises(ValueError, match="no recording 'nope'; recordings are: flask_sync4_open"):
         runs.measured("nope")

@@ -171,7 +171,7 @@ def test_compare_computes_errors_from_both_sides_and_writes_the_report(tmp_path)
         assert set(entry["simulated"]) == {"throughput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate"}
     page = result.html(tmp_path / "report.html").read_text()
     assert "Latency versus load" in page and "plotly" in page and "Calibration" in page
-    assert "Given each run&#x27;s CPU per request" in page
+    assert "Given each run's CPU per request" in page
     drift = result.host_drift()
     assert [d["rate_rps"] for d in drift] == [30.0, 60.0]
     for point, d in zip(result.points, drift, strict=True):  # the run's own figure, not the calibration's

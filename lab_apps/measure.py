@@ -175,7 +175,6 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
         raise ValueError(f"calibrate() needs at least 20 successful requests; the run has {int(ok.sum())}")
     rng = np.random.default_rng(0)
     endpoints = []
-    recipe_cpu = []
     for i, e in enumerate(sc.workload.endpoints):
         mine = ok & (rows["endpoint"] == i)
         if not mine.any():
@@ -185,29 +184,28 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
         cpu = rows["cpu_ms"][mine]
         cpu = cpu[cpu <= np.percentile(cpu, UNCONTENDED)]
         changes = {"cpu_ms": _sample(cpu, rng)}
-        recipe_cpu.append(mine.sum() / ok.sum() * cpu.mean())
         queried = mine & (rows["db_ms"] > 0)
         if e.queries_per_request and queried.any():
             per_query = rows["db_ms"][queried] / e.queries_per_request - e.db_cpu_ms.mean
             changes["io_ms"] = _sample(np.maximum(per_query, 0.01), rng)
-            if sc.backends.database == "sqlite":
-                recipe_cpu.append(queried.sum() / ok.sum() * e.queries_per_request * e.db_cpu_ms.mean)
         endpoints.append(dataclasses.replace(e, **changes))
-    cpu_per_request = (cpu_from or measured).meta.get("app_cpu_ms_per_request")
-    framework = sc.server.framework_cpu_ms
+    high = cpu_from or measured
     gc_knobs = _gc_knobs([measured] + ([cpu_from] if cpu_from is not None else []))
-    if cpu_per_request is not None:
-        framework = max(0.0, float(cpu_per_request) - float(sum(recipe_cpu)))  # _split_cpu takes out the model's own
     affinity = measured.meta.get("app_cpu_affinity") or measured.meta.get("app_config", {}).get(
         "process", {}).get("cpu_affinity")
-    fitted = sc.with_knobs(framework_cpu_ms=framework, network_rtt_ms=0.0, **_backend_times(sc, rows, ok, rng),
+    fitted = sc.with_knobs(network_rtt_ms=0.0, **_backend_times(sc, rows, ok, rng),
                            **gc_knobs,
                            **({"api_cores": len(affinity)} if affinity else {}))
     fitted = dataclasses.replace(fitted, workload=dataclasses.replace(fitted.workload, endpoints=tuple(endpoints)))
-    if cpu_per_request is not None:
-        low_cpu = measured.meta.get("app_cpu_ms_per_request") if cpu_from is not None else None
-        low = (measured, float(low_cpu) - float(sum(recipe_cpu))) if low_cpu is not None else None
-        fitted = _split_cpu(fitted, (cpu_from or measured, framework), low)
+    if high.meta.get("app_cpu_ms_per_request") is not None:
+        def unexplained(run: Result) -> float:  # the CPU per request the recipe does not explain
+            return float(run.meta["app_cpu_ms_per_request"]) - _recipe_cpu_ms(fitted, run)
+
+        low = None
+        if cpu_from is not None and measured.meta.get("app_cpu_ms_per_request") is not None:
+            low = (measured, unexplained(measured))
+        fitted = fitted.with_knobs(framework_cpu_ms=max(0.0, unexplained(high)))  # _split_cpu's starting point
+        fitted = _split_cpu(fitted, (high, unexplained(high)), low)
         fitted = _match_db_phase(fitted, measured, ok)
     # what the phases and the CPU do not explain: a delay outside the app
     simulated = simulate(fitted.with_knobs(rate_rps=max(measured.summary.throughput_rps, 0.1)), seed=1,

@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fidelity  # noqa: E402
+import host_speed  # noqa: E402
 import loadgen_capacity  # noqa: E402
 import simulator_speed  # noqa: E402
 
@@ -27,6 +28,8 @@ def main() -> int:
     rows = simulator_speed.main()
     print("\n== load generator capacity ==")
     rows += loadgen_capacity.main()
+    print("\n== host speed: how steady this machine's CPU is (1 minute) ==")
+    host_speed.main(60.0, max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None)
     if "--quick" not in sys.argv:
         print("\n== fidelity: simulated versus measured (about 7 minutes) ==")
         rows += fidelity.main()

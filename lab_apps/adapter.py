@@ -25,6 +25,8 @@ def finish(response: Response, timing: Timing, started: float) -> tuple[int, byt
         headers["X-Cache"] = "HIT" if timing.cache_hit else "MISS"
     if timing.throttles:
         headers["X-Lab-Throttles"] = str(timing.throttles)
+    if timing.spin_cpu_s > 0:  # how fast the core ran the CPU burn: loop iterations per CPU millisecond
+        headers["X-Lab-Speed"] = f"{timing.spins / (timing.spin_cpu_s * 1000):.1f}"
     return response.status, response.body, headers
 
 

@@ -6,6 +6,14 @@ It spins in short chunks and reads the thread's own CPU clock
 whatever the clock speed (seen to drift by 40% here between runs) and
 however long the thread waits for the GIL or a core meanwhile: that is what
 the model calls a CPU demand. The loop holds the GIL, as real Python does.
+
+The same loop is a speedometer: the iterations it got through per millisecond
+of CPU is how fast this core runs Python right now. On a shared virtual
+machine that moves by up to 2x within seconds (benchmarks/host_speed.py),
+while the burn's CPU time stays fixed; the app's own code (the framework,
+the driver) does a fixed amount of work and so takes longer when the core is
+slow. Each response reports its burn's speed (``X-Lab-Speed``), so a measured
+run records how fast the host was while it ran.
 """
 
 from __future__ import annotations
@@ -42,11 +50,18 @@ def iterations_per_ms() -> float:
     return _per_ms if _per_ms is not None else calibrate()
 
 
-def burn(ms: float) -> None:
+def burn(ms: float) -> tuple[int, float]:
+    """Spin for ``ms`` of this thread's CPU; returns (loop iterations, CPU seconds they took)."""
     if ms <= 0:
-        return
+        return 0, 0.0
+    chunk = max(10, int(iterations_per_ms() * _CHUNK_MS))  # the first call calibrates: before the clock starts
     clock = time.thread_time
-    end = clock() + ms / 1000
-    chunk = max(10, int(iterations_per_ms() * _CHUNK_MS))
-    while clock() < end:
+    start = clock()
+    end = start + ms / 1000
+    done = 0
+    now = start
+    while now < end:
         _spin(chunk)
+        done += chunk
+        now = clock()
+    return done, now - start

@@ -129,6 +129,7 @@ class _Run:
         self.watch = watch
         self.watched = 0  # rows already handed to watch
         self.lags: list[float] = []
+        self.speeds: list[tuple[float, float]] = []  # (scheduled s, the app's X-Lab-Speed)
         self.sent = self.done = 0
         self.expected = 0
         self.t0 = self.wall0 = 0.0
@@ -154,6 +155,8 @@ class _Run:
         if error == 5:
             end = sent + self.w.timeout_s
         t = phases(headers.get("server-timing"))
+        if "x-lab-speed" in headers:
+            self.speeds.append((scheduled - self.t0, float(headers["x-lab-speed"])))
         span = headers.get("x-lab-span", "").split()
         start = float(span[0]) - self.wall0 if span else sent - self.t0
         self.recorder.add((
@@ -287,11 +290,30 @@ def load(url: str, scenario: Scenario, *, seed: int = 0, record_to: str | os.Pat
     info = {**(meta or {}), "machine": machine_info(),
             "generator": {"lag": lag, "cpu_share": None if math.isnan(cpu) else cpu, "cpu_affinity": generator_affinity,
                           "requests_sent": run.sent, "requests_scheduled": run.expected},
+            "host_speed": host_speed(run.speeds, window),
             "unreliable": reasons, "partial": partial, "url": url, "requests_total": int(rows["status"].size)}
     return Result(kind="measured", scenario=scenario, seed=seed,
                   rows={k: v[(rows["scheduled_s"] >= window[0]) & (rows["scheduled_s"] < window[1])]
                         for k, v in rows.items()},
                   summary=summary, meta=info)
+
+
+def host_speed(speeds: list[tuple[float, float]], window: tuple[float, float]) -> dict | None:
+    """How fast the app's core ran Python during the window, from each response's ``X-Lab-Speed``
+    (its CPU burn's loop iterations per CPU millisecond, ``cpu_work``): the median, the 10th and
+    90th percentiles over requests, and the median of each second (a trace, ``[[second, speed]]``).
+    None when no response reported it (a recipe without CPU)."""
+    if not speeds:
+        return None
+    t, v = np.array(speeds).T
+    inside = (t >= window[0]) & (t < window[1])
+    if not inside.any():
+        return None
+    t, v = t[inside], v[inside]
+    seconds = np.floor(t).astype(int)
+    trace = [[int(s), float(np.median(v[seconds == s]))] for s in np.unique(seconds)]
+    return {"median": float(np.median(v)), "p10": float(np.percentile(v, 10)),
+            "p90": float(np.percentile(v, 90)), "per_second": trace}
 
 
 def _run_pinned(main: Callable[[], Any], cpus: list[int] | None) -> tuple[list[int] | None, float]:

@@ -77,6 +77,8 @@ class Timing:
     app: float = 0.0
     throttles: int = 0
     cache_hit: bool | None = None
+    spins: int = 0  # the CPU burn's loop iterations, and the CPU seconds they took: the core's speed
+    spin_cpu_s: float = 0.0
     deferred: list[float] = field(default_factory=list)
 
     def header(self) -> str:
@@ -126,7 +128,9 @@ class Api:
         import time
 
         t0 = time.perf_counter()
-        cpu_work.burn(self._draw(recipe.cpu_ms))
+        spins, cpu_s = cpu_work.burn(self._draw(recipe.cpu_ms))
+        timing.spins += spins
+        timing.spin_cpu_s += cpu_s
         timing.cpu += (time.perf_counter() - t0) * 1000
 
     def _extra_queries(self, recipe) -> tuple:

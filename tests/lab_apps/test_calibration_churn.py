@@ -64,3 +64,42 @@ def test_given_a_runs_own_cpu_the_model_spends_what_that_run_measured():
     assert cpu_ms + RECIPE_CPU_MS == pytest.approx(run.meta["app_cpu_ms_per_request"], rel=0.01)
     with pytest.raises(ValueError, match="measured run"):
         given_run_cpu(calibrated, dataclasses.replace(run, kind="simulated"))
+
+
+def with_speed(run, speed: float):
+    """A run whose responses reported the host at ``speed`` (X-Lab-Speed, as measure() records it)."""
+    return dataclasses.replace(run, kind="measured", meta={**run.meta, "host_speed": {"median": speed}})
+
+
+def test_a_host_that_slowed_between_the_calibration_runs_is_not_taken_for_a_wake_up_cost():
+    """The low-load run met the host a third slower than the high-load run did (the framework's
+    1.2 ms of work took 1.8 ms, the 0.3 ms wake-up 0.45 ms). Told both runs' speeds, the split
+    recovers the figures at the high run's speed; not told, it blames the slowness on waking up."""
+    truth = LOOP.with_knobs(framework_cpu_ms=1.2, wake_cpu_ms=0.3)
+    low, low_ms = as_measured(truth.with_knobs(framework_cpu_ms=1.8, wake_cpu_ms=0.45), 20.0, seed=5)
+    high, high_ms = as_measured(truth, 190.0, seed=6)
+    start = truth.with_knobs(framework_cpu_ms=high_ms, wake_cpu_ms=0.0)
+    told = _split_cpu(start, (with_speed(high, 6000.0), high_ms), (with_speed(low, 4000.0), low_ms))
+    assert told.server.framework_cpu_ms == pytest.approx(1.2, rel=0.05)
+    assert told.hardware.wake_cpu_ms == pytest.approx(0.3, rel=0.15)
+    assert told.hardware.cpu_speed == 6000.0
+    blind = _split_cpu(start, (high, high_ms), (low, low_ms))
+    assert blind.hardware.wake_cpu_ms > 0.45 and blind.hardware.cpu_speed == 0.0
+
+
+def test_given_the_hosts_speed_the_models_work_takes_longer_on_a_slower_host():
+    """given_host_speed(): calibrated at 6,000 spins per CPU ms, a run at 4,000. The framework's CPU,
+    the wake-up and the GC pauses take 1.5 times as long; the recipe's burns are CPU time and stay."""
+    from lab_apps.measure import given_host_speed
+
+    calibrated = LOOP.with_knobs(framework_cpu_ms=1.2, wake_cpu_ms=0.3, gc_gen1_ms=0.4, cpu_speed=6000.0)
+    run, _ = as_measured(calibrated, 150.0, seed=7)
+    given = given_host_speed(calibrated, with_speed(run, 4000.0))
+    assert given.server.framework_cpu_ms == pytest.approx(1.8)
+    assert given.hardware.wake_cpu_ms == pytest.approx(0.45) and given.server.gc_gen1_ms == pytest.approx(0.6)
+    assert given.workload.endpoints == calibrated.workload.endpoints
+    assert given.hardware.cpu_speed == 4000.0 and given.workload.rate_rps == 150.0
+    with pytest.raises(ValueError, match="host's speed"):
+        given_host_speed(calibrated, dataclasses.replace(run, kind="measured"))  # the run has no speed
+    with pytest.raises(ValueError, match="host's speed"):
+        given_host_speed(calibrated.with_knobs(cpu_speed=0.0), with_speed(run, 4000.0))

@@ -100,8 +100,14 @@ def test_cpu_work_is_measured_in_cpu_time():
 
     from lab_apps import cpu_work
 
+    cpu_work.calibrate()  # as every app process does at start (adapter.start_process)
     for ms in (0.5, 2.0, 10.0):
         t0 = time.thread_time()
-        cpu_work.burn(ms)
+        spins, cpu_s = cpu_work.burn(ms)
         used = (time.thread_time() - t0) * 1000
         assert ms <= used < ms + 0.5
+        # it reports what it did: the CPU it took, and loop iterations at the loop's speed
+        assert ms <= cpu_s * 1000 <= used
+        speed = spins / (cpu_s * 1000)
+        assert cpu_work.iterations_per_ms() / 3 < speed < cpu_work.iterations_per_ms() * 3
+    assert cpu_work.burn(0) == (0, 0.0)

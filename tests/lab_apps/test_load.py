@@ -13,7 +13,7 @@ import pytest
 
 from lab_apps import serve
 from lab_apps.compare import ComparisonError, compare
-from lab_apps.loadgen import CONNECTION_ERROR, LoadError, _died, load
+from lab_apps.loadgen import CONNECTION_ERROR, LoadError, _died, host_speed, load
 from lab_apps.measure import calibrate, changes, measure
 from simulator import Scenario, simulate
 from simulator.result import succeeded
@@ -121,6 +121,19 @@ def test_generator_and_app_on_their_own_cpus_and_it_says_so():
     switches = r.meta["app_context_switches_per_request"]
     assert switches["voluntary"] >= 1.0
     assert 0 <= switches["involuntary"] < switches["voluntary"]
+    # how fast the app's core ran, from its responses' X-Lab-Speed, one figure a second of the window
+    speed = r.meta["host_speed"]
+    assert 0 < speed["p10"] <= speed["median"] <= speed["p90"]
+    seconds = [s for s, _ in speed["per_second"]]
+    assert seconds == [0, 1, 2, 3]  # the window is 0.5 s to 3.5 s
+
+
+def test_host_speed_summarises_the_window_and_each_second():
+    speeds = [(0.2, 1.0), (1.1, 10.0), (1.6, 30.0), (2.4, 40.0), (2.5, 60.0), (3.5, 999.0)]
+    got = host_speed(speeds, (1.0, 3.0))  # the warm-up's and the drain's figures are left out
+    assert got["median"] == 35.0 and got["per_second"] == [[1, 20.0], [2, 50.0]]
+    assert got["p10"] == pytest.approx(16.0) and got["p90"] == pytest.approx(54.0)
+    assert host_speed([], (0, 1)) is None and host_speed(speeds, (5.0, 6.0)) is None
 
 
 def test_calibration_recovers_known_phase_times():
@@ -179,6 +192,10 @@ def test_compare_computes_errors_from_both_sides_and_writes_the_report(tmp_path)
     for point, d in zip(result.points, drift, strict=True):  # the run's own figure, not the calibration's
         assert d["run_cpu_ms"] == point.measured.meta["app_cpu_ms_per_request"]
         assert d["model_cpu_ms"] > 2.0
+        # the host's speed in the run against the calibration's, and the model told only that
+        assert d["speed"] == pytest.approx(point.measured.meta["host_speed"]["median"]
+                                           / result.calibrated.hardware.cpu_speed - 1)
+        assert -1 < d["p50_speed"] < 10 and -1 < d["p95_speed"] < 10
     json.dumps(doc)
 
 

@@ -17,10 +17,10 @@ The same code on this shared host has met from 9 to 19 of the 22 targets from
 one run to the next: near capacity a few per cent of CPU per request moves the
 p95 by tens of per cent, and the app's CPU per request differs between runs.
 Beside each figure it prints the error of the same share simulated with that
-run's own CPU per request (``given_run_cpu``), and of the same share simulated
-knowing only how fast the host ran during the run (``given_host_speed``, from
-the apps' X-Lab-Speed speedometer, nothing from the run's outcome): what is
-left once the host's drift between runs is taken out, the model's own error.
+run's own CPU per request (``given_run_cpu``): what is left once the host's
+drift between runs is taken out, the model's own error. Each run also prints
+how fast the host ran Python in it against the calibration's CPU run (the apps'
+X-Lab-Speed).
 ``--repeat N`` runs the whole benchmark N times and reports each figure's
 median error and range, which is the figure to quote. ``--save-runs DIR`` keeps
 every measured run (rows and sidecar) there, to re-simulate without measuring again.
@@ -35,14 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from lab_apps.compare import calibration_runs
-from lab_apps.measure import (
-    changes,
-    given_host_speed,
-    given_run_cpu,
-    measure,
-    run_speed,
-    split_cpus,
-)
+from lab_apps.measure import changes, given_run_cpu, measure, run_speed, split_cpus
 from simulator import Scenario, predict, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,17 +58,15 @@ def _errors(sim, measured) -> tuple[float, float]:
             (sim.p95_ms - measured.summary.p95_ms) / measured.summary.p95_ms)
 
 
-def _speed_note(fitted: Scenario, run) -> str:
-    """How fast the host ran in ``run`` against the calibration (the apps' X-Lab-Speed)."""
-    speed = run_speed(run)
-    if not speed or not fitted.hardware.cpu_speed:
-        return "host speed n/a"
-    return f"host {speed / fitted.hardware.cpu_speed - 1:+.0%} against calibration"
+def _speed_note(reference, run) -> str:
+    """How fast the host ran Python in ``run`` against the ``reference`` run (the apps' X-Lab-Speed)."""
+    speed, base = run_speed(run), run_speed(reference) if reference is not None else None
+    return f"host speed {speed / base - 1:+.0%}" if speed and base else "host speed n/a"
 
 
-def run_case(file: str, save_to: Path | None = None) -> tuple[list, list, list]:
+def run_case(file: str, save_to: Path | None = None) -> tuple[list, list]:
     """(the calibrated prediction's figures, the same shares simulated with each run's own CPU per
-    request, and with the host's speed in each run): each a list of (name, signed error, target, met)."""
+    request): each a list of (name, signed error, target, met)."""
     scenario = Scenario.load(ROOT / "datasets" / "scenarios" / file).with_knobs(duration_s=DURATION_S,
                                                                                warmup_s=WARMUP_S)
     app_cpus, load_cpus = split_cpus()
@@ -94,12 +85,12 @@ def run_case(file: str, save_to: Path | None = None) -> tuple[list, list, list]:
           f"calibrated capacity {capacity:.0f} req/s")
     for run in (low, mid):
         print(f"  calibration at {run.scenario.workload.rate_rps:g} req/s: {_cpu_note(run)}, "
-              f"{_speed_note(fitted, run)}")
+              f"{_speed_note(mid, run)}")
     for line in changes(scenario, fitted):
         print(f"  {line}")
     print(f"  {'rate':>7} {'meas p50':>9} {'sim p50':>8} {'err':>6}   {'meas p95':>9} {'sim p95':>8} {'err':>6}"
-          f"   {'given run CPU':>13}   {'given host speed':>16}")
-    rows, own, by_speed = [], [], []
+          f"   {'given run CPU':>13}")
+    rows, own = [], []
     for share in SHARES:
         rate = round(share * capacity, 1)
         m = measure(scenario.with_knobs(rate_rps=rate), **kw)
@@ -107,30 +98,23 @@ def run_case(file: str, save_to: Path | None = None) -> tuple[list, list, list]:
         sim = simulate(fitted.with_knobs(rate_rps=rate), seed=0, allow_overcommit=True).summary
         e50, e95 = _errors(sim, m)
         o50, o95 = _errors(simulate(given_run_cpu(fitted, m), seed=0, allow_overcommit=True).summary, m)
-        s50, s95 = _errors(simulate(given_host_speed(fitted, m), seed=0, allow_overcommit=True).summary, m)
         flag = "  UNRELIABLE: " + "; ".join(m.meta["unreliable"]) if m.meta["unreliable"] else ""
         print(f"  {rate:7.1f} {m.summary.p50_ms:9.2f} {sim.p50_ms:8.2f} {e50:+6.0%}   "
-              f"{m.summary.p95_ms:9.2f} {sim.p95_ms:8.2f} {e95:+6.0%}   {o50:+6.0%} {o95:+6.0%}   "
-              f"{s50:+8.0%} {s95:+6.0%}  {_cpu_note(m)}, {_speed_note(fitted, m)}{flag}")
+              f"{m.summary.p95_ms:9.2f} {sim.p95_ms:8.2f} {e95:+6.0%}   {o50:+6.0%} {o95:+6.0%}  "
+              f"{_cpu_note(m)}, {_speed_note(mid, m)}{flag}")
         rows.append((f"{file} p50 @{share:.0%}", e50, 0.10, abs(e50) <= 0.10))
         rows.append((f"{file} p95 @{share:.0%}", e95, 0.20, abs(e95) <= 0.20))
         own.append((f"{file} p50 @{share:.0%}", o50, 0.10, abs(o50) <= 0.10))
         own.append((f"{file} p95 @{share:.0%}", o95, 0.20, abs(o95) <= 0.20))
-        by_speed.append((f"{file} p50 @{share:.0%}", s50, 0.10, abs(s50) <= 0.10))
-        by_speed.append((f"{file} p95 @{share:.0%}", s95, 0.20, abs(s95) <= 0.20))
     over = round(1.3 * capacity, 1)
     m = measure(scenario.with_knobs(rate_rps=over), **kw)
     keep(m, "saturation")
     sim = simulate(fitted.with_knobs(rate_rps=over), seed=0, allow_overcommit=True).summary
     e = (sim.throughput_rps - m.summary.throughput_rps) / m.summary.throughput_rps
-    given = simulate(given_host_speed(fitted, m), seed=0, allow_overcommit=True).summary
-    g = (given.throughput_rps - m.summary.throughput_rps) / m.summary.throughput_rps
     print(f"  saturation at {over:g} req/s offered: measured {m.summary.throughput_rps:.1f}, simulated "
-          f"{sim.throughput_rps:.1f} req/s ({e:+.0%}), given the host's speed {given.throughput_rps:.1f} "
-          f"({g:+.0%}); {_cpu_note(m)}, {_speed_note(fitted, m)}")
+          f"{sim.throughput_rps:.1f} req/s ({e:+.0%}); {_cpu_note(m)}, {_speed_note(mid, m)}")
     rows.append((f"{file} saturation", e, 0.10, abs(e) <= 0.10))
-    by_speed.append((f"{file} saturation", g, 0.10, abs(g) <= 0.10))
-    return rows, own, by_speed
+    return rows, own
 
 
 def _medians(runs: list[list], label: str) -> list[tuple[str, float, float, bool]]:
@@ -153,27 +137,22 @@ def main(repeat: int = 1, save_runs: str | None = None) -> list[tuple[str, float
 
     Also printed: the same shares simulated with each run's own CPU per request
     (``lab_apps.measure.given_run_cpu``), which takes the host's drift between runs out of the error."""
-    runs, owns, speeds = [], [], []
+    runs, owns = [], []
     for i in range(repeat):
         if repeat > 1:
             print(f"\n-- repeat {i + 1} of {repeat} --")
         save_to = Path(save_runs) / f"repeat_{i + 1}" if save_runs else None
-        rows, own, by_speed = [], [], []
+        rows, own = [], []
         for file, _ in CASES:
-            predicted, given, at_speed = run_case(file, save_to)
+            predicted, given = run_case(file, save_to)
             rows += predicted
             own += given
-            by_speed += at_speed
         print(f"\nfidelity: {sum(r[3] for r in rows)} of {len(rows)} figures within target "
-              f"({sum(r[3] for r in own)} of {len(own)} shares with each run's own CPU per request; "
-              f"{sum(r[3] for r in by_speed)} of {len(by_speed)} figures given the host's speed in each run)")
+              f"({sum(r[3] for r in own)} of {len(own)} shares with each run's own CPU per request)")
         runs.append(rows)
         owns.append(own)
-        speeds.append(by_speed)
     print("\nWith each run's own CPU per request (the host's drift taken out):")
     _medians(owns, "the model given each run's CPU")
-    print("Given only the host's speed in each run (X-Lab-Speed):")
-    _medians(speeds, "the model given the host's speed")
     print("The calibrated prediction (the targets):")
     return _medians(runs, "fidelity")
 

@@ -21,15 +21,7 @@ from simulator.model import simulate
 from simulator.result import Result
 from simulator.scenario import Scenario
 
-from .measure import (
-    calibrate,
-    changes,
-    given_host_speed,
-    given_run_cpu,
-    measure,
-    run_speed,
-    split_cpus,
-)
+from .measure import calibrate, changes, given_run_cpu, measure, run_speed, split_cpus
 
 METRICS = ("throughput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate")
 # Short calibration runs. Phase times at low load: a share of the capacity the
@@ -72,13 +64,6 @@ class Point:
                 "rel_error": self.rel_error(), "unreliable": self.measured.meta.get("unreliable", [])}
 
 
-def _latency_errors(scenario: Scenario, point: Point) -> tuple[float, float]:
-    """The p50 and p95 errors of ``scenario`` simulated at ``point`` (its seed) against the point's run."""
-    given = simulate(scenario, seed=point.simulated.seed, allow_overcommit=True).summary
-    m = point.measured.summary
-    return (given.p50_ms - m.p50_ms) / m.p50_ms, (given.p95_ms - m.p95_ms) / m.p95_ms
-
-
 @dataclass
 class Comparison:
     scenario: Scenario
@@ -110,38 +95,32 @@ class Comparison:
 
     def host_drift(self) -> list[dict[str, float | None]]:
         """Per rate: the measured run's CPU per request beside the calibrated model's at that rate;
-        the host's speed in the run against the calibration's (``speed``, a signed fraction, from the
-        apps' X-Lab-Speed); and the p50 and p95 errors of the model told the run's own CPU per request
-        (``given_run_cpu``: ``p50``, ``p95``) and told only the host's speed (``given_host_speed``:
-        ``p50_speed``, ``p95_speed``; None where a side has no speed). What the prediction misses and
-        these do not is the host's drift since calibration."""
+        how fast the host ran in the run against the CPU calibration run (``speed``, a signed fraction
+        from the apps' X-Lab-Speed; None where a run has none); and the p50 and p95 errors of the model
+        told the run's own CPU per request (``given_run_cpu``). What the prediction misses and this
+        does not is the host's drift since calibration."""
         out = []
+        reference = run_speed(self.cpu_calibration or self.calibration)
         for p in self.points:
             cpu_ms = p.measured.meta.get("app_cpu_ms_per_request")
             sim = p.simulated.summary
             if cpu_ms is None or not sim.throughput_rps:
                 continue
-            p50, p95 = _latency_errors(given_run_cpu(self.calibrated, p.measured), p)
-            speed, p50_speed, p95_speed = run_speed(p.measured), None, None
-            if speed and self.calibrated.hardware.cpu_speed:
-                p50_speed, p95_speed = _latency_errors(given_host_speed(self.calibrated, p.measured), p)
-                speed = speed / self.calibrated.hardware.cpu_speed - 1
-            else:
-                speed = None
+            given = simulate(given_run_cpu(self.calibrated, p.measured), seed=p.simulated.seed,
+                             allow_overcommit=True).summary
+            m = p.measured.summary
+            speed = run_speed(p.measured)
             out.append({"rate_rps": p.rate_rps, "run_cpu_ms": float(cpu_ms),
                         "model_cpu_ms": sim.utilisation["api_cpu"] * 1000 / sim.throughput_rps,
-                        "p50": p50, "p95": p95, "speed": speed, "p50_speed": p50_speed, "p95_speed": p95_speed})
+                        "speed": speed / reference - 1 if speed and reference else None,
+                        "p50": (given.p50_ms - m.p50_ms) / m.p50_ms, "p95": (given.p95_ms - m.p95_ms) / m.p95_ms})
         return out
 
     def host_drift_table(self) -> str:
-        def pct(x: float | None) -> str:
-            return f"{x:+.0%}" if x is not None else "n/a"
-
-        lines = [f"{'rate':>7} {'run CPU ms':>11} {'model CPU ms':>13} {'host speed':>11}   "
-                 f"{'given run CPU: p50':>18} {'p95':>5}   {'given host speed: p50':>21} {'p95':>5}"]
-        lines += [f"{d['rate_rps']:7.1f} {d['run_cpu_ms']:11.2f} {d['model_cpu_ms']:13.2f} {pct(d['speed']):>11}   "
-                  f"{pct(d['p50']):>18} {pct(d['p95']):>5}   {pct(d['p50_speed']):>21} {pct(d['p95_speed']):>5}"
-                  for d in self.host_drift()]
+        lines = [f"{'rate':>7} {'run CPU ms':>11} {'model CPU ms':>13} {'host speed':>11}   {'err p50':>8} {'err p95':>8}"]
+        lines += [f"{d['rate_rps']:7.1f} {d['run_cpu_ms']:11.2f} {d['model_cpu_ms']:13.2f} "
+                  f"{format(d['speed'], '+.0%') if d['speed'] is not None else 'n/a':>11}   "
+                  f"{d['p50']:+8.0%} {d['p95']:+8.0%}" for d in self.host_drift()]
         return "\n".join(lines)
 
     def html(self, path: str | Path) -> Path:
@@ -185,11 +164,11 @@ class Comparison:
             f"<p>{html.escape(self._describe())}</p>",
             "<h2>Calibration</h2><pre>" + html.escape("\n".join(changes(self.scenario, self.calibrated))) + "</pre>",
             "<h2>Figures</h2><pre>" + html.escape(self.table()) + "</pre>",
-            "<h2>Given each run's CPU per request, or the host's speed</h2><p>The app's CPU per request as "
-            "each measured run counted it, the calibrated model's at that rate, how fast the host ran in the "
-            "run against the calibration (the apps' X-Lab-Speed), and the model's errors once told the run's "
-            "own CPU per request, or only the host's speed: what the prediction misses beyond these is the "
-            "host's drift since calibration.</p>"
+            "<h2>Given each run's CPU per request</h2><p>The app's CPU per request as each measured run "
+            "counted it, the calibrated model's at that rate, how fast the host ran Python in the run against "
+            "the CPU calibration run (the apps' X-Lab-Speed), and the model's errors once told the run's "
+            "own CPU per request: what the prediction misses beyond these is the host's drift since "
+            "calibration.</p>"
             "<pre>" + html.escape(self.host_drift_table()) + "</pre>",
         ]
         figures = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in

@@ -101,12 +101,6 @@ class Hardware:
     # the CPU per request at low and at high load (the reference app here: 4.7-5.3 ms a request
     # at 8% of a core, 4.1-4.4 ms at 85%, on the same recipe).
     wake_cpu_ms: float = 0.0
-    # Not a knob: how fast the API server's cores ran Python when calibrate() fitted the CPU figures
-    # (framework_cpu_ms, wake_cpu_ms, the GC pauses): the apps' X-Lab-Speed, their CPU burn's loop
-    # iterations per CPU ms; 0 if not measured. A shared virtual machine's speed moves by up to 2x
-    # within seconds (benchmarks/host_speed.py); lab_apps.measure.given_host_speed() rescales those
-    # figures to another run's speed. The model itself runs at whatever speed its figures imply.
-    cpu_speed: float = 0.0
 
     def __post_init__(self) -> None:
         c = "Hardware"
@@ -122,7 +116,6 @@ class Hardware:
         _set(self, "nosql_start_burst_s", _num(c, "nosql_start_burst_s", self.nosql_start_burst_s, 0, self.nosql_burst_s))
         _set(self, "network_rtt_ms", _num(c, "network_rtt_ms", self.network_rtt_ms, 0))
         _set(self, "wake_cpu_ms", _num(c, "wake_cpu_ms", self.wake_cpu_ms, 0, 100))
-        _set(self, "cpu_speed", _num(c, "cpu_speed", self.cpu_speed, 0))
 
 
 CPYTHON_GC_THRESHOLD = 700  # gc.get_threshold()[0] by default

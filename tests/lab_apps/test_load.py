@@ -192,10 +192,9 @@ def test_compare_computes_errors_from_both_sides_and_writes_the_report(tmp_path)
     for point, d in zip(result.points, drift, strict=True):  # the run's own figure, not the calibration's
         assert d["run_cpu_ms"] == point.measured.meta["app_cpu_ms_per_request"]
         assert d["model_cpu_ms"] > 2.0
-        # the host's speed in the run against the calibration's, and the model told only that
-        assert d["speed"] == pytest.approx(point.measured.meta["host_speed"]["median"]
-                                           / result.calibrated.hardware.cpu_speed - 1)
-        assert -1 < d["p50_speed"] < 10 and -1 < d["p95_speed"] < 10
+        # how fast the host ran Python in the run, against the CPU calibration run
+        reference = (result.cpu_calibration or result.calibration).meta["host_speed"]["median"]
+        assert d["speed"] == pytest.approx(point.measured.meta["host_speed"]["median"] / reference - 1)
     json.dumps(doc)
 
 

@@ -122,6 +122,7 @@ def test_the_model_given_each_runs_cpu_is_simulated_from_that_run(monkeypatch):
     assert d["p50"] == pytest.approx((given.summary.p50_ms - m.p50_ms) / m.p50_ms)
     assert d["model_cpu_ms"] < d["run_cpu_ms"]
     assert "run CPU ms" in c.host_drift_table().splitlines()[0]
+    assert d["speed"] is None and " n/a " in c.host_drift_table().splitlines()[-1]  # recorded before X-Lab-Speed
 
 
 def test_runs_bad_names_and_kinds():

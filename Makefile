@@ -27,7 +27,7 @@ lint: $(STAMP)
 
 # LAB_SMOKE=1: the notebooks run with shortened simulations and measurements (see latency_lab/modes.py)
 test: lint
-	LAB_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=600 tests notebooks
+	LAB_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=600 --durations=15 tests notebooks
 
 # wrk (Debian's package) runs beside the load generator in the capacity benchmark: install it where missing
 bench: $(STAMP)

@@ -9,7 +9,8 @@ the model calls a CPU demand. The loop holds the GIL, as real Python does.
 
 The same loop is a speedometer: the iterations it got through per millisecond
 of CPU is how fast this core runs Python right now. On a shared virtual
-machine that moves by up to 2x within seconds (benchmarks/host_speed.py),
+machine that moves within seconds: this loop's speed by 1.65x in one minute
+here, a json-heavy loop's by 2x (benchmarks/host_speed.py),
 while the burn's CPU time stays fixed; the app's own code (the framework,
 the driver) does a fixed amount of work and so takes longer when the core is
 slow. Each response reports its burn's speed (``X-Lab-Speed``), so a measured

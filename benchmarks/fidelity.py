@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from lab_apps.compare import calibration_runs
-from lab_apps.measure import changes, given_run_cpu, measure, run_speed, split_cpus
+from lab_apps.measure import changes, given_run_cpu, measure, speed_change, split_cpus
 from simulator import Scenario, predict, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +60,8 @@ def _errors(sim, measured) -> tuple[float, float]:
 
 def _speed_note(reference, run) -> str:
     """How fast the host ran Python in ``run`` against the ``reference`` run (the apps' X-Lab-Speed)."""
-    speed, base = run_speed(run), run_speed(reference) if reference is not None else None
-    return f"host speed {speed / base - 1:+.0%}" if speed and base else "host speed n/a"
+    change = speed_change(run, reference)
+    return f"host speed {change:+.0%}" if change is not None else "host speed n/a"
 
 
 def run_case(file: str, save_to: Path | None = None) -> tuple[list, list]:

@@ -21,7 +21,7 @@ from simulator.model import simulate
 from simulator.result import Result
 from simulator.scenario import Scenario
 
-from .measure import calibrate, changes, given_run_cpu, measure, run_speed, split_cpus
+from .measure import calibrate, changes, given_run_cpu, measure, speed_change, split_cpus
 
 METRICS = ("throughput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate")
 # Short calibration runs. Phase times at low load: a share of the capacity the
@@ -100,7 +100,7 @@ class Comparison:
         told the run's own CPU per request (``given_run_cpu``). What the prediction misses and this
         does not is the host's drift since calibration."""
         out = []
-        reference = run_speed(self.cpu_calibration or self.calibration)
+        reference = self.cpu_calibration or self.calibration
         for p in self.points:
             cpu_ms = p.measured.meta.get("app_cpu_ms_per_request")
             sim = p.simulated.summary
@@ -109,10 +109,9 @@ class Comparison:
             given = simulate(given_run_cpu(self.calibrated, p.measured), seed=p.simulated.seed,
                              allow_overcommit=True).summary
             m = p.measured.summary
-            speed = run_speed(p.measured)
             out.append({"rate_rps": p.rate_rps, "run_cpu_ms": float(cpu_ms),
                         "model_cpu_ms": sim.utilisation["api_cpu"] * 1000 / sim.throughput_rps,
-                        "speed": speed / reference - 1 if speed and reference else None,
+                        "speed": speed_change(p.measured, reference),
                         "p50": (given.p50_ms - m.p50_ms) / m.p50_ms, "p95": (given.p95_ms - m.p95_ms) / m.p95_ms})
         return out
 

@@ -245,10 +245,17 @@ def _recipe_cpu_ms(sc: Scenario, run: Result) -> float:
     return total
 
 
-def run_speed(run: Result) -> float | None:
+def run_speed(run: Result | None) -> float | None:
     """How fast the app's core ran Python during a measured run (median ``X-Lab-Speed``), or None."""
-    speed = (run.meta.get("host_speed") or {}).get("median") if run.kind == "measured" else None
+    speed = (run.meta.get("host_speed") or {}).get("median") if run is not None and run.kind == "measured" else None
     return float(speed) if speed else None
+
+
+def speed_change(run: Result, reference: Result | None) -> float | None:
+    """How much faster (+) or slower (-) the host ran Python in ``run`` than in ``reference``, as a
+    signed fraction; None when either has no speed recorded."""
+    speed, base = run_speed(run), run_speed(reference)
+    return speed / base - 1 if speed and base else None
 
 
 def _split_cpu(fitted: Scenario, high: tuple[Result, float], low: tuple[Result, float] | None) -> Scenario:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import threading
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -93,7 +94,9 @@ def test_a_server_that_dies_mid_run_keeps_what_was_measured(tmp_path):
     with serve("fastapi", scenario) as server:
         threading.Timer(1.5, server.stop).start()
         r = load(server.url, scenario, record_to=record, progress=None)
-    assert r.meta["partial"] and "stopped answering" in r.meta["partial"]
+    errors = r.rows["error"]  # what the run saw, for a failure's message: codes by count, and the last ten
+    seen = f"errors {Counter(errors.tolist())}, last ten {errors[-10:].tolist()}"
+    assert r.meta["partial"] and "stopped answering" in r.meta["partial"], seen
     answered = (r.rows["status"] == 200).sum()
     assert answered > 20  # what came before the fault is kept
     with open(record) as f:
@@ -164,14 +167,24 @@ def test_calibration_fits_the_redis_and_nosql_times(redis_url):
     assert 0.02 < fitted.backends.redis_rtt_ms < 3.0
     assert any(line.startswith("redis_rtt_ms: 0.3 -> ") for line in changes(known, fitted))
     simulated = simulate(fitted.with_knobs(rate_rps=40.0), seed=1)
-    for phase in ("cache_ms", "nosql_ms"):
-        meas, sim = (np.median(r.rows[phase][succeeded(r.rows) & (r.rows[phase] > 0)])
-                     for r in (measured, simulated))
-        # 10%, or 20 microseconds: a loopback Redis command takes 0.06-0.4 ms here (the client's
-        # own CPU is in it), where the host's own jitter is tens of microseconds. The command is
-        # timed from hits: fitted from all lookups, misses (a GET and a SET, halved) pulled it
-        # low, and a run measured a median phase of 0.422 ms against 0.375 simulated.
-        assert sim == pytest.approx(meas, rel=0.10, abs=0.02), phase
+
+    def median(r, phase, among=True):  # of the requests that spent time in the phase
+        return np.median(r.rows[phase][succeeded(r.rows) & (r.rows[phase] > 0) & among])
+
+    meas, sim = (median(r, "nosql_ms") for r in (measured, simulated))
+    assert sim == pytest.approx(meas, rel=0.10), "nosql_ms"
+    # The cache phase, hits and misses apart: the model times a command as one fixed figure,
+    # so a median over both mixes a spread (the measured hits' 62nd percentile, with a fifth
+    # misses) with a constant (the model's), which a noisy run put 20% apart (0.437 ms
+    # against 0.365). A hit is one GET, the figure fitted, so within 10% or 20 microseconds
+    # (the host's jitter); a miss is a GET and a SET, charged as two commands where the
+    # measured SET came to 0.7-1.2 times a GET here, so within 25%.
+    for outcome, hit, rel in (("hit", 1, 0.10), ("miss", 0, 0.25)):
+        meas, sim = (median(r, "cache_ms", r.rows["cache_hit"] == hit) for r in (measured, simulated))
+        assert sim == pytest.approx(meas, rel=rel, abs=0.02), outcome
+    # and the hits as often: the same keys, TTL and Zipf popularity on both sides
+    ratios = [np.mean(r.rows["cache_hit"][succeeded(r.rows) & (r.rows["cache_hit"] >= 0)]) for r in (measured, simulated)]
+    assert ratios[1] == pytest.approx(ratios[0], abs=0.10)
 
 
 def test_compare_computes_errors_from_both_sides_and_writes_the_report(tmp_path):

@@ -53,6 +53,19 @@ def _cpu_note(run) -> str:
     return note
 
 
+def _gc_note(measured, simulated) -> str:
+    """The full (generation-2) collections in the measured window on both sides: the app's GC log
+    times each one; the model draws them at the calibrated rate, each pause growing with the
+    requests in flight."""
+    logged = measured.meta.get("app_gc") or {}
+    if "full" not in logged or not (logged["gen2"][0] or simulated.meta["gc_collections"][1]):
+        return ""
+    w = measured.scenario.workload
+    pauses = [f"{p:.0f}" for t, p, _ in logged["full"] if w.warmup_s <= t <= w.warmup_s + w.duration_s]
+    return (f", full GCs measured {len(pauses)}" + (f" ({', '.join(pauses)} ms)" if pauses else "")
+            + f", simulated {simulated.meta['gc_collections'][1]}")
+
+
 def _errors(sim, measured) -> tuple[float, float]:
     return ((sim.p50_ms - measured.summary.p50_ms) / measured.summary.p50_ms,
             (sim.p95_ms - measured.summary.p95_ms) / measured.summary.p95_ms)
@@ -95,13 +108,14 @@ def run_case(file: str, save_to: Path | None = None) -> tuple[list, list]:
         rate = round(share * capacity, 1)
         m = measure(scenario.with_knobs(rate_rps=rate), **kw)
         keep(m, f"share_{share:.2f}")
-        sim = simulate(fitted.with_knobs(rate_rps=rate), seed=0, allow_overcommit=True).summary
+        simulated = simulate(fitted.with_knobs(rate_rps=rate), seed=0, allow_overcommit=True)
+        sim = simulated.summary
         e50, e95 = _errors(sim, m)
         o50, o95 = _errors(simulate(given_run_cpu(fitted, m), seed=0, allow_overcommit=True).summary, m)
         flag = "  UNRELIABLE: " + "; ".join(m.meta["unreliable"]) if m.meta["unreliable"] else ""
         print(f"  {rate:7.1f} {m.summary.p50_ms:9.2f} {sim.p50_ms:8.2f} {e50:+6.0%}   "
               f"{m.summary.p95_ms:9.2f} {sim.p95_ms:8.2f} {e95:+6.0%}   {o50:+6.0%} {o95:+6.0%}  "
-              f"{_cpu_note(m)}, {_speed_note(mid, m)}{flag}")
+              f"{_cpu_note(m)}, {_speed_note(mid, m)}{_gc_note(m, simulated)}{flag}")
         rows.append((f"{file} p50 @{share:.0%}", e50, 0.10, abs(e50) <= 0.10))
         rows.append((f"{file} p95 @{share:.0%}", e95, 0.20, abs(e95) <= 0.20))
         own.append((f"{file} p50 @{share:.0%}", o50, 0.10, abs(o50) <= 0.10))

@@ -247,16 +247,28 @@ class Server:
     def config(self) -> dict:
         return httpx.get(f"{self.url}/config", timeout=10).json()
 
-    def gc_collections(self, since: float, until: float) -> dict[str, list[float]]:
+    def gc_collections(self, since: float, until: float, *, origin: float | None = None) -> dict[str, list]:
         """The app's garbage collections that ended between two wall-clock times, all its
-        processes together: {"gen0": [collections, pause ms in all], "gen1": ..., "gen2": ...}."""
-        out = {f"gen{g}": [0, 0.0] for g in range(3)}
+        processes together: {"gen0": [collections, pause ms in all], "gen1": ..., "gen2": ...}.
+        With ``origin`` (a wall-clock time), also "full": each full (generation-2) collection
+        since the process started, [seconds after ``origin`` it ended, pause ms, process id],
+        by time: when they come and what each costs, for the model's fit."""
+        out: dict[str, list] = {f"gen{g}": [0, 0.0] for g in range(3)}
+        full = []
         for log in (self.workdir / "gc").glob("gc-*.log"):
+            pid = int(log.stem.split("-")[1])
             for line in log.read_text().splitlines():
                 parts = line.split()
-                if len(parts) == 3 and since <= float(parts[0]) <= until:
-                    out[f"gen{parts[1]}"][0] += 1
-                    out[f"gen{parts[1]}"][1] += float(parts[2])
+                if len(parts) != 3:
+                    continue  # a line the process was writing as it stopped
+                ended, generation, pause_ms = float(parts[0]), parts[1], float(parts[2])
+                if since <= ended <= until:
+                    out[f"gen{generation}"][0] += 1
+                    out[f"gen{generation}"][1] += pause_ms
+                if generation == "2" and origin is not None:
+                    full.append([round(ended - origin, 6), pause_ms, pid])
+        if origin is not None:
+            out["full"] = sorted(full)
         return out
 
     def cpu_seconds(self) -> float:

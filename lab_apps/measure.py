@@ -77,7 +77,7 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
         busy_cpu_s = max(0.0, app_cpu_s - idle_rate * wall_s)
         w = scenario.workload
         # the app's garbage collections in the measured window (the schedule starts about when load() does)
-        gc_counts = server.gc_collections(wall0 + w.warmup_s, wall0 + w.warmup_s + w.duration_s)
+        gc_counts = server.gc_collections(wall0 + w.warmup_s, wall0 + w.warmup_s + w.duration_s, origin=wall0)
     answered = max(1, int(result.meta["requests_total"]))
     result.meta.update({"app_cpu_s": app_cpu_s, "app_wall_s": wall_s, "app_idle_cpu_share": idle_rate,
                         "app_rate_rps": answered / wall_s,
@@ -155,6 +155,8 @@ def calibrate(measured: Result, base: Scenario | None = None, *, cpu_from: Resul
       how the CPU per request falls between the two runs (``_split_cpu``);
     * ``gc_gen1_per_request``, ``gc_gen1_ms``, ``gc_gen2_per_request``, ``gc_gen2_ms``:
       the app's garbage collections in both runs (its gc.callbacks log), per request;
+      a full collection's pause against the requests in flight when it came
+      (``gc_gen2_ms_per_request_in_flight``, ``gc_gen2_max_ms``; ``_gc_gen2_pause``);
     * ``api_cores``: the CPUs the app was pinned to;
     * ``redis_rtt_ms`` (cache ``redis``) or ``cache_local_ms`` (cache ``local``):
       the median time of one cache command, from the cache phase of hits (a hit
@@ -354,7 +356,39 @@ def _gc_knobs(runs: list[Result]) -> dict[str, float]:
     for generation, (n, ms) in counts.items():
         knobs[f"gc_gen{generation}_per_request"] = min(1.0, n / requests * scale)
         knobs[f"gc_gen{generation}_ms"] = ms / n if n else 0.0
+    if counts[2][0]:
+        knobs.update(_gc_gen2_pause(runs))
     return knobs
+
+
+def _gc_gen2_pause(runs: list[Result]) -> dict[str, float]:
+    """A full collection's pause against the requests in flight when it came, as knobs.
+
+    Every full collection the runs logged is a point: those before the load began (each
+    process makes one once its imports settle) with no request in flight, those in the
+    measured window with the requests scheduled and not yet answered at that moment (those
+    in the warm-up and the drain have no rows to count them from). The pause with none in
+    flight is the mean of the first kind; the growth per request a least-squares line
+    through it; the cap the largest pause measured. Measured on FastAPI, one process: 25-92 ms
+    before the load, 29-56 ms with 14-43 requests in flight, 75-131 ms with 74-795 in the
+    calibration's CPU run; the calibration's mean pause (91 ms) overstated the first kind 2x.
+    Without points of both kinds, the mean pause of the window stands (``_gc_knobs``)."""
+    idle, busy = [], []
+    for run in runs:
+        w = run.scenario.workload
+        for t, pause_ms, _pid in (run.meta.get("app_gc") or {}).get("full", []):
+            if t < 0:
+                idle.append(pause_ms)
+            elif w.warmup_s <= t <= w.warmup_s + w.duration_s:
+                rows = run.rows
+                busy.append((int(((rows["scheduled_s"] <= t) & (rows["end_s"] > t)).sum()), pause_ms))
+    if not idle or not any(n for n, _ in busy):
+        return {}
+    base = float(np.mean(idle))
+    n, pause = np.array(busy, dtype=float).T
+    slope = max(0.0, float(np.sum(n * (pause - base)) / np.sum(n * n)))
+    return {"gc_gen2_ms": base, "gc_gen2_ms_per_request_in_flight": slope,
+            "gc_gen2_max_ms": max(base, float(max(idle + list(pause))))}
 
 
 def _backend_times(sc: Scenario, rows: dict, ok: np.ndarray, rng: np.random.Generator) -> dict:

@@ -276,13 +276,14 @@ class _Model:
     def collect_garbage(self, proc: _Process, rid: int | None) -> float:
         """The pause, in seconds, of any collection this request's allocations trigger: CPython
         collects inside the allocating code, so the pause holds the process's GIL (or loop).
-        Collections come at the scenario's rate per request, evenly, as thresholds make them."""
+        Collections come at the scenario's rate per request, evenly, as thresholds make them; a
+        full one takes longer the more requests the process holds (Server.gc_gen2_pause_ms)."""
         pause_ms = 0.0
         for generation, (rate, ms) in enumerate(self.gc_pauses, start=1):
             due = proc.gc_due[generation - 1] + rate
             if due >= 1.0:
                 due -= 1.0
-                pause_ms += ms
+                pause_ms += ms if generation == 1 else self.scenario.server.gc_gen2_pause_ms(proc.inflight)
                 self.gc_collections[generation - 1] += 1
                 if rid is not None:
                     self._log(rid, f"gc{generation} p{proc.index}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import signal
 import threading
 import time
 from collections import Counter
@@ -251,8 +252,14 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path, stalling_server):
 
     record = tmp_path / "rows.csv"
     scenario = QUICK.with_knobs(rate_rps=50.0, duration_s=10.0)
-    threading.Timer(1.5, _thread.interrupt_main).start()  # what Ctrl-C (or a notebook's stop) does
-    r = load(stalling_server, scenario, record_to=record, progress=None)
+    # Python's Ctrl-C handler, as in a terminal: a test run started as a background job
+    # inherits SIGINT ignored, and then interrupt_main() does nothing
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(1.5, _thread.interrupt_main).start()  # what Ctrl-C (or a notebook's stop) does
+        r = load(stalling_server, scenario, record_to=record, progress=None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert r.meta["partial"] == "interrupted (Ctrl-C)"
     assert 15 <= r.meta["requests_total"] < 200  # about 1.5 s of 50 req/s (one stalls 1 s), not 10.5 s
     with open(record) as f:

@@ -52,3 +52,30 @@ def test_an_event_loop_stalls_for_a_pause_and_the_queue_behind_it_drains_slowly(
 def test_capacity_counts_the_cpu_of_the_pauses():
     sc = ALONE.with_knobs(gc_gen2_per_request=0.1, gc_gen2_ms=5.0)  # 0.5 ms a request on 1 ms
     assert predict(sc).capacity_rps == pytest.approx(predict(ALONE).capacity_rps / 1.5, rel=1e-6)
+
+
+def test_a_full_collection_takes_longer_the_more_requests_the_loop_holds():
+    """A full collection traverses the objects of every request in the process: on an event
+    loop its pause is gc_gen2_ms plus so much per request in flight, up to gc_gen2_max_ms."""
+    alone = ALONE.with_knobs(model="async", gc_gen2_per_request=0.25, gc_gen2_ms=10.0,
+                             gc_gen2_ms_per_request_in_flight=2.0)
+    latency = simulate(alone, seed=2).rows["latency_ms"]  # each request alone: 1 in flight
+    assert sorted(set(np.round(latency, 6))) == [1.0, 13.0]
+    capped = simulate(alone.with_knobs(gc_gen2_max_ms=11.0), seed=2).rows["latency_ms"]
+    assert sorted(set(np.round(capped, 6))) == [1.0, 12.0]
+    # 100 req/s, each waiting 45 ms on the database: about 5 in flight when a collection comes,
+    # so a pause 2 ms longer for each, and the CPU they take grows by 0.25 x 2 x 5 ms a request
+    held = bare("async", 1, cores=1, rate=100.0, duration=60.0,
+                endpoint=pure(cpu=Fixed(1.0), io=Fixed(45.0))).with_knobs(
+        arrival="constant", gc_gen2_per_request=0.25, gc_gen2_ms=10.0)
+    flat = simulate(held, seed=2).summary.utilisation["api_cpu"]
+    grows = simulate(held.with_knobs(gc_gen2_ms_per_request_in_flight=2.0), seed=2).summary.utilisation["api_cpu"]
+    assert (grows - flat) * 1000 / 100 == pytest.approx(0.25 * 2.0 * 5, rel=0.25)
+
+
+def test_the_pause_grows_only_with_a_cap_above_its_base():
+    with pytest.raises(ValueError, match="gc_gen2_max_ms"):
+        ALONE.with_knobs(gc_gen2_ms=10.0, gc_gen2_max_ms=5.0)
+    assert ALONE.server.gc_gen2_pause_ms(100) == 0.0
+    s = ALONE.with_knobs(gc_gen2_ms=10.0, gc_gen2_ms_per_request_in_flight=0.5, gc_gen2_max_ms=40.0).server
+    assert [s.gc_gen2_pause_ms(n) for n in (0, 10, 100)] == [10.0, 15.0, 40.0]

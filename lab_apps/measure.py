@@ -369,9 +369,9 @@ def _gc_gen2_pause(runs: list[Result]) -> dict[str, float]:
     measured window with the requests scheduled and not yet answered at that moment (those
     in the warm-up and the drain have no rows to count them from). The pause with none in
     flight is the mean of the first kind; the growth per request a least-squares line
-    through it; the cap the largest pause measured. Measured on FastAPI, one process: 25-92 ms
-    before the load, 29-56 ms with 14-43 requests in flight, 75-131 ms with 74-795 in the
-    calibration's CPU run; the calibration's mean pause (91 ms) overstated the first kind 2x.
+    through it; the cap the largest pause measured. Measured on FastAPI, one process: 24-92 ms
+    before the load, 28-56 ms with 2-43 requests in flight, 39-131 ms with 16-795 in the
+    calibration's CPU run, whose mean pause (49-103 ms) the model had charged at every load.
     Without points of both kinds, the mean pause of the window stands (``_gc_knobs``)."""
     idle, busy = [], []
     for run in runs:

@@ -159,8 +159,8 @@ class Server:
     gc_gen2_ms: float = 0.0  # ... the pause of one with no request in the process
     # A full collection traverses every tracked object, the requests' in the process too: on an
     # event loop, where every accepted request is in the process, the pause grows with them
-    # (measured on FastAPI here: 25-92 ms before the load, 29-56 ms with 14-43 requests in
-    # flight, 75-157 ms with hundreds queued), up to the largest pause measured.
+    # (measured on FastAPI here: 24-92 ms before the load, 28-56 ms with 2-43 requests in
+    # flight, 91-242 ms with hundreds queued), up to the largest pause measured.
     gc_gen2_ms_per_request_in_flight: float = 0.0
     gc_gen2_max_ms: float | None = None  # None: no cap
 
@@ -215,7 +215,7 @@ class Server:
     @property
     def gc_cpu_ms(self) -> float:
         """The mean CPU per request that the modelled GC pauses take, near capacity: a full
-        collection at its largest pause (the queue is long there)."""
+        collection at its largest pause (the queue is long there; with no cap, at its base)."""
         (rate1, ms1), (rate2, _) = self.gc_pauses
         gen2_ms = self.gc_gen2_max_ms if self.gc_gen2_max_ms is not None else self.gc_gen2_ms
         return rate1 * ms1 + rate2 * gen2_ms

@@ -275,7 +275,9 @@ def _split_cpu(fitted: Scenario, high: tuple[Result, float], low: tuple[Result, 
     that speed tracks the framework's CPU, but between a low-load and a high-load run it does not,
     and on the 8 saved cases of two benchmarks the rescaled fits met 72 of 88 targets, against 73.
     Nor is a least-squares line through a third run at moderate load: with each case's 51% share
-    as that run, the other shares met 56 of 72 targets, against 58 with the two runs.)"""
+    as that run, the other shares met 56 of 72 targets, against 58 with the two runs. Nor is a wake
+    paid only after an idle gap longer than KVM's halt polling, 200 us: on the 12 saved cases of
+    three benchmarks, 101 of 132 targets against 102.)"""
     runs = [high] + ([low] if low is not None else [])
     for _ in range(3):
         left = []  # (CPU per request left for the framework and the wakes, wakes per request)

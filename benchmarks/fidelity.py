@@ -35,7 +35,14 @@ from pathlib import Path
 import numpy as np
 
 from lab_apps.compare import calibration_runs
-from lab_apps.measure import changes, given_run_cpu, measure, speed_change, split_cpus
+from lab_apps.measure import (
+    changes,
+    full_collections,
+    given_run_cpu,
+    measure,
+    speed_change,
+    split_cpus,
+)
 from simulator import Scenario, predict, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +67,7 @@ def _gc_note(measured, simulated) -> str:
     logged = measured.meta.get("app_gc") or {}
     if "full" not in logged or not (logged["gen2"][0] or simulated.meta["gc_collections"][1]):
         return ""
-    w = measured.scenario.workload
-    pauses = [f"{p:.0f}" for t, p, _ in logged["full"] if w.warmup_s <= t <= w.warmup_s + w.duration_s]
+    pauses = [f"{p:.0f}" for t, p, n in full_collections(measured) if t >= 0 and n is not None]  # the window's
     return (f", full GCs measured {len(pauses)}" + (f" ({', '.join(pauses)} ms)" if pauses else "")
             + f", simulated {simulated.meta['gc_collections'][1]}")
 

@@ -363,28 +363,38 @@ def _gc_knobs(runs: list[Result]) -> dict[str, float]:
     return knobs
 
 
+def full_collections(run: Result) -> list[tuple[float, float, int | None]]:
+    """The app's full (generation-2) collections in a measured run, from its GC log: (seconds from
+    the schedule's start, pause ms, requests in flight then). In flight: none before the load
+    began (each process makes one once its imports settle); in the measured window, the requests
+    scheduled and not yet answered at that moment; None in the warm-up and the drain, whose rows
+    the run does not keep."""
+    w, rows = run.scenario.workload, run.rows
+    out = []
+    for t, pause_ms, _pid in (run.meta.get("app_gc") or {}).get("full", []):
+        in_flight = None
+        if t < 0:
+            in_flight = 0
+        elif w.warmup_s <= t <= w.warmup_s + w.duration_s:
+            in_flight = int(((rows["scheduled_s"] <= t) & (rows["end_s"] > t)).sum())
+        out.append((t, pause_ms, in_flight))
+    return out
+
+
 def _gc_gen2_pause(runs: list[Result]) -> dict[str, float]:
     """A full collection's pause against the requests in flight when it came, as knobs.
 
-    Every full collection the runs logged is a point: those before the load began (each
-    process makes one once its imports settle) with no request in flight, those in the
-    measured window with the requests scheduled and not yet answered at that moment (those
-    in the warm-up and the drain have no rows to count them from). The pause with none in
-    flight is the mean of the first kind; the growth per request a least-squares line
-    through it; the cap the largest pause measured. Measured on FastAPI, one process: 24-92 ms
+    Every full collection the runs logged with a count of requests in flight is a point
+    (``full_collections``). The pause with none in flight is the mean of those before the
+    load; the growth per request a least-squares line through it over those in the window;
+    the cap the largest pause measured. Measured on FastAPI, one process: 24-92 ms
     before the load, 28-56 ms with 2-43 requests in flight, 39-131 ms with 16-795 in the
     calibration's CPU run, whose mean pause (49-103 ms) the model had charged at every load.
     Without points of both kinds, the mean pause of the window stands (``_gc_knobs``)."""
-    idle, busy = [], []
-    for run in runs:
-        w = run.scenario.workload
-        for t, pause_ms, _pid in (run.meta.get("app_gc") or {}).get("full", []):
-            if t < 0:
-                idle.append(pause_ms)
-            elif w.warmup_s <= t <= w.warmup_s + w.duration_s:
-                rows = run.rows
-                busy.append((int(((rows["scheduled_s"] <= t) & (rows["end_s"] > t)).sum()), pause_ms))
-    if not idle or not any(n for n, _ in busy):
+    points = [(n, pause_ms) for run in runs for _t, pause_ms, n in full_collections(run) if n is not None]
+    idle = [pause_ms for n, pause_ms in points if n == 0]
+    busy = [(n, pause_ms) for n, pause_ms in points if n > 0]
+    if not idle or not busy:
         return {}
     base = float(np.mean(idle))
     n, pause = np.array(busy, dtype=float).T

@@ -43,7 +43,7 @@ from lab_apps.measure import (
     speed_change,
     split_cpus,
 )
-from simulator import Scenario, predict, simulate
+from simulator import Scenario, predict, replicate
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATION_S, WARMUP_S = 12.0, 3.0
@@ -69,7 +69,7 @@ def _gc_note(measured, simulated) -> str:
         return ""
     pauses = [f"{p:.0f}" for t, p, n in full_collections(measured) if t >= 0 and n is not None]  # the window's
     return (f", full GCs measured {len(pauses)}" + (f" ({', '.join(pauses)} ms)" if pauses else "")
-            + f", simulated {simulated.meta['gc_collections'][1]}")
+            + f", simulated {simulated.meta['gc_collections'][1] / simulated.meta.get('replications', 1):.1f} a run")
 
 
 def _errors(sim, measured) -> tuple[float, float]:
@@ -114,10 +114,10 @@ def run_case(file: str, save_to: Path | None = None) -> tuple[list, list]:
         rate = round(share * capacity, 1)
         m = measure(scenario.with_knobs(rate_rps=rate), **kw)
         keep(m, f"share_{share:.2f}")
-        simulated = simulate(fitted.with_knobs(rate_rps=rate), seed=0, allow_overcommit=True)
+        simulated = replicate(fitted.with_knobs(rate_rps=rate), allow_overcommit=True)
         sim = simulated.summary
         e50, e95 = _errors(sim, m)
-        o50, o95 = _errors(simulate(given_run_cpu(fitted, m), seed=0, allow_overcommit=True).summary, m)
+        o50, o95 = _errors(replicate(given_run_cpu(fitted, m), allow_overcommit=True).summary, m)
         flag = "  UNRELIABLE: " + "; ".join(m.meta["unreliable"]) if m.meta["unreliable"] else ""
         print(f"  {rate:7.1f} {m.summary.p50_ms:9.2f} {sim.p50_ms:8.2f} {e50:+6.0%}   "
               f"{m.summary.p95_ms:9.2f} {sim.p95_ms:8.2f} {e95:+6.0%}   {o50:+6.0%} {o95:+6.0%}  "
@@ -129,7 +129,7 @@ def run_case(file: str, save_to: Path | None = None) -> tuple[list, list]:
     over = round(1.3 * capacity, 1)
     m = measure(scenario.with_knobs(rate_rps=over), **kw)
     keep(m, "saturation")
-    sim = simulate(fitted.with_knobs(rate_rps=over), seed=0, allow_overcommit=True).summary
+    sim = replicate(fitted.with_knobs(rate_rps=over), allow_overcommit=True).summary
     e = (sim.throughput_rps - m.summary.throughput_rps) / m.summary.throughput_rps
     print(f"  saturation at {over:g} req/s offered: measured {m.summary.throughput_rps:.1f}, simulated "
           f"{sim.throughput_rps:.1f} req/s ({e:+.0%}); {_cpu_note(m)}, {_speed_note(mid, m)}")

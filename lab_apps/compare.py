@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from simulator.analytic import predict
-from simulator.model import simulate
+from simulator.replicate import replicate
 from simulator.result import Result
 from simulator.scenario import Scenario
 
@@ -91,7 +91,26 @@ class Comparison:
                 elif p.measured.meta.get("unreliable"):
                     row += "   unreliable: " + "; ".join(p.measured.meta["unreliable"])
                 lines.append(row)
+        spread = self.model_spread()
+        if spread:
+            lines.append(spread)
         return "\n".join(lines)
+
+    def model_spread(self) -> str:
+        """One line: how far single runs of the model ranged at the highest rate compared. Each
+        simulated figure pools several runs (simulator.replicate); one run alone is one draw, as a
+        measured run is, and moves by chance about as much."""
+        if not self.points:
+            return ""
+        top = max(self.points, key=lambda p: p.rate_rps)
+        runs = top.simulated.meta.get("replica_summaries")
+        if not runs:
+            return ""
+        p50 = [r["p50_ms"] for r in runs]
+        p95 = [r["p95_ms"] for r in runs]
+        return (f"simulated: {len(runs)} runs of the model pooled at each rate; at {top.rate_rps:g} req/s one run "
+                f"alone gave p50 {min(p50):.1f}-{max(p50):.1f} ms, p95 {min(p95):.1f}-{max(p95):.1f} ms "
+                "(a measured run of the same length varies by chance as much)")
 
     def host_drift(self) -> list[dict[str, float | None]]:
         """Per rate: the measured run's CPU per request beside the calibrated model's at that rate;
@@ -106,8 +125,8 @@ class Comparison:
             sim = p.simulated.summary
             if cpu_ms is None or not sim.throughput_rps:
                 continue
-            given = simulate(given_run_cpu(self.calibrated, p.measured), seed=p.simulated.seed,
-                             allow_overcommit=True).summary
+            given = replicate(given_run_cpu(self.calibrated, p.measured), seed=p.simulated.seed,
+                              replications=p.simulated.meta.get("replications", 1), allow_overcommit=True).summary
             m = p.measured.summary
             out.append({"rate_rps": p.rate_rps, "run_cpu_ms": float(cpu_ms),
                         "model_cpu_ms": sim.utilisation["api_cpu"] * 1000 / sim.throughput_rps,
@@ -234,7 +253,7 @@ def compare(scenario: Scenario, rates: list[float], *, seed: int = 0, calibratio
         if measured.meta.get("partial"):
             raise ComparisonError(f"measuring at {rate:g} req/s stopped early: {measured.meta['partial']}")
         try:
-            simulated = simulate(calibrated.with_knobs(rate_rps=float(rate)), seed=seed, allow_overcommit=True)
+            simulated = replicate(calibrated.with_knobs(rate_rps=float(rate)), seed=seed, allow_overcommit=True)
         except Exception as exc:
             raise ComparisonError(f"simulating at {rate:g} req/s failed: {type(exc).__name__}: {exc}") from exc
         result.points.append(Point(rate_rps=float(rate), simulated=simulated, measured=measured))

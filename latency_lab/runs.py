@@ -129,7 +129,7 @@ def comparison(name: str, *, progress="auto", seed: int = 0):
     measured runs, the model re-run on them (so replay still exercises the model)."""
     from lab_apps.compare import Comparison, Point, compare
     from lab_apps.measure import calibrate
-    from simulator.model import simulate
+    from simulator.replicate import replicate
 
     rec = _recording(name)
     if not rec.rates:
@@ -145,7 +145,7 @@ def comparison(name: str, *, progress="auto", seed: int = 0):
     out = Comparison(scenario=scenario, calibrated=calibrated, calibration=calibration, cpu_calibration=cpu_run)
     for rate_dir in sorted(folder.glob("rate_*"), key=lambda p: float(p.name[5:])):
         rate = float(rate_dir.name[5:])
-        sim = simulate(calibrated.with_knobs(rate_rps=rate), seed=seed, allow_overcommit=True)
+        sim = replicate(calibrated.with_knobs(rate_rps=rate), seed=seed, allow_overcommit=True)
         out.points.append(Point(rate_rps=rate, simulated=sim, measured=Result.load(rate_dir)))
     return out
 

@@ -8,6 +8,7 @@ from .analytic import Prediction, erlang_c, mm1_ps_response_s, mmc_mean_wait_s, 
 from .backends import TokenBucket, TtlCache, ttl_hit_ratio, zipf_probabilities
 from .distributions import Distribution, Empirical, Exponential, Fixed, LogNormal
 from .model import simulate
+from .replicate import REPLICATIONS, replicate
 from .result import ERROR_CODES, Result, Summary, machine_info
 from .scenario import (
     KNOBS,
@@ -30,12 +31,13 @@ _PUBLIC = [
     # phase-time distributions
     Distribution, Fixed, Exponential, LogNormal, Empirical,
     # running it
-    simulate, sweep, parse_sweep, Result, Summary, ERROR_CODES, machine_info,
+    simulate, replicate, REPLICATIONS, sweep, parse_sweep, Result, Summary, ERROR_CODES, machine_info,
     # the analytic companion
     predict, Prediction, erlang_c, mmc_mean_wait_s, mm1_ps_response_s, mva, ttl_hit_ratio,
     # building blocks, for tests and notebooks
     TtlCache, TokenBucket, zipf_probabilities,
 ]
 _NAMES = {"KNOBS": KNOBS, "REFERENCE_ENDPOINTS": REFERENCE_ENDPOINTS, "SERVER_MODELS": SERVER_MODELS,
+          "REPLICATIONS": REPLICATIONS,
           "ERROR_CODES": ERROR_CODES}
 __all__ = [next((k for k, v in _NAMES.items() if v is obj), getattr(obj, "__name__", None)) for obj in _PUBLIC]

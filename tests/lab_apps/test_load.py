@@ -17,7 +17,7 @@ from lab_apps import serve
 from lab_apps.compare import ComparisonError, compare
 from lab_apps.loadgen import CONNECTION_ERROR, LoadError, _died, host_speed, load
 from lab_apps.measure import calibrate, changes, measure
-from simulator import Scenario, simulate
+from simulator import REPLICATIONS, Scenario, simulate
 from simulator.result import succeeded
 from simulator.scenario import REFERENCE_ENDPOINTS
 from simulator.traffic import arrival_times, streams
@@ -200,6 +200,14 @@ def test_compare_computes_errors_from_both_sides_and_writes_the_report(tmp_path)
         assert entry["rel_error"]["throughput"] == pytest.approx(
             (sim.throughput_rps - meas.throughput_rps) / meas.throughput_rps)
         assert set(entry["simulated"]) == {"throughput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate"}
+        # the prediction: the model's runs pooled, each seed's own figures kept
+        runs = point.simulated.meta["replica_summaries"]
+        assert len(runs) == REPLICATIONS and [r["seed"] for r in runs] == list(range(REPLICATIONS))
+        assert min(r["p50_ms"] for r in runs) <= sim.p50_ms <= max(r["p50_ms"] for r in runs)
+    top = result.points[-1].simulated.meta["replica_summaries"]
+    assert result.table().splitlines()[-1].startswith(
+        f"simulated: {REPLICATIONS} runs of the model pooled at each rate; at 60 req/s one run alone gave "
+        f"p50 {min(r['p50_ms'] for r in top):.1f}-{max(r['p50_ms'] for r in top):.1f} ms")
     page = result.html(tmp_path / "report.html").read_text()
     assert "Latency versus load" in page and "plotly" in page and "Calibration" in page
     assert "Given each run's CPU per request" in page
@@ -221,7 +229,7 @@ def test_compare_fails_loudly_when_a_side_fails(monkeypatch):
     def broken(*_args, **_kwargs):
         raise RuntimeError("model exploded")
 
-    monkeypatch.setattr("lab_apps.compare.simulate", broken)
+    monkeypatch.setattr("lab_apps.compare.replicate", broken)
     with pytest.raises(ComparisonError, match="simulating at 20 req/s failed: RuntimeError: model exploded"):
         compare(QUICK.with_knobs(model="async"), [20.0], calibration_rps=10.0)
     with pytest.raises(ValueError, match="rates must be positive"):

@@ -109,7 +109,7 @@ def test_the_model_given_each_runs_cpu_is_simulated_from_that_run(monkeypatch):
     """Comparison.host_drift(): the recorded Flask comparison, each rate simulated again with its
     measured CPU per request. Those runs used 3.6-3.9 ms; the calibration's model spends less."""
     from lab_apps.measure import given_run_cpu
-    from simulator import simulate
+    from simulator import REPLICATIONS, replicate
 
     monkeypatch.setenv("LAB_MODE", "replay")
     c = runs.comparison("compare_flask_sync4")
@@ -117,7 +117,8 @@ def test_the_model_given_each_runs_cpu_is_simulated_from_that_run(monkeypatch):
     assert [d["rate_rps"] for d in drift] == [p.rate_rps for p in c.points]
     top, d = c.points[-1], drift[-1]
     assert d["run_cpu_ms"] == top.measured.meta["app_cpu_ms_per_request"]
-    given = simulate(given_run_cpu(c.calibrated, top.measured), seed=top.simulated.seed, allow_overcommit=True)
+    assert top.simulated.meta["replications"] == REPLICATIONS  # the prediction pools several runs of the model
+    given = replicate(given_run_cpu(c.calibrated, top.measured), seed=top.simulated.seed, allow_overcommit=True)
     m = top.measured.summary
     assert d["p50"] == pytest.approx((given.summary.p50_ms - m.p50_ms) / m.p50_ms)
     assert d["model_cpu_ms"] < d["run_cpu_ms"]

@@ -235,11 +235,12 @@ def given_run_cpu(calibrated: Scenario, run: Result) -> Scenario:
     On a shared host the app's CPU per request moves by up to 25% between runs minutes apart, and near
     capacity that is tens of per cent of latency. Simulating each run with its own CPU per request
     tells the queueing the model gets wrong apart from the host's drift. Phase times, the wake-up
-    cost and the GC stay as calibrated; the rate is the run's."""
+    cost and the GC stay as calibrated; the rate, duration and warm-up are the run's."""
     cpu_ms = run.meta.get("app_cpu_ms_per_request")
     if run.kind != "measured" or cpu_ms is None:
         raise ValueError("given_run_cpu() takes a measured run with the app's CPU per request (measure() records it)")
-    fitted = calibrated.with_knobs(rate_rps=run.scenario.workload.rate_rps)
+    w = run.scenario.workload
+    fitted = calibrated.with_knobs(rate_rps=w.rate_rps, duration_s=w.duration_s, warmup_s=w.warmup_s)
     return _split_cpu(fitted, (run, float(cpu_ms) - _recipe_cpu_ms(fitted, run)), None)
 
 

@@ -110,7 +110,7 @@ class Comparison:
         p95 = [r["p95_ms"] for r in runs]
         return (f"simulated: {len(runs)} runs of the model pooled at each rate; at {top.rate_rps:g} req/s one run "
                 f"alone gave p50 {min(p50):.1f}-{max(p50):.1f} ms, p95 {min(p95):.1f}-{max(p95):.1f} ms "
-                "(a measured run of the same length varies by chance as much)")
+                "(a measured run of the same length varies by chance about as much)")
 
     def host_drift(self) -> list[dict[str, float | None]]:
         """Per rate: the measured run's CPU per request beside the calibrated model's at that rate;

@@ -20,7 +20,7 @@ from typing import Any
 
 from simulator.analytic import predict
 from simulator.distributions import Exponential, Fixed, LogNormal
-from simulator.model import simulate
+from simulator.replicate import replicate
 from simulator.scenario import ARRIVALS, CACHE_MODES, SERVER_MODELS, Scenario
 from simulator.sweep import parse_sweep, sweep
 
@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
                          description="Simulate a scenario (a TOML file, flags, or both: flags win).")
     _knob_flags(sim)
     sim.add_argument("--seed", type=int, default=0, help="random seed (default 0): one seed, one answer")
+    sim.add_argument("--replications", type=int, default=1, metavar="N",
+                     help="pool N runs with seeds SEED, SEED+1, ... (default 1): the model's expected answer "
+                          "for a run this long, as compare predicts with 8")
     sim.add_argument("--sweep", metavar="KNOB=START:STOP:STEP|A,B,C",
                      help="run one point per value, e.g. rate=10:200:10 or workers=1,2,4,8")
     sim.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -195,6 +198,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         knob, values = parse_sweep(args.sweep)
         if args.save:
             raise _Fail("--save takes a single run; drop --sweep or --save")
+        if args.replications != 1:
+            raise _Fail("--replications pools runs of one scenario; for a sweep over seeds, drop --sweep")
         points = sweep(scenario, {knob: values}, seeds=[args.seed], allow_overcommit=args.allow_overcommit)
         if args.json:
             print(json.dumps([{knob: p.knobs[knob], **p.summary.to_dict()} for p in points], indent=2))
@@ -203,13 +208,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             for p in points:
                 print(f"{p.knobs[knob]!s:>12} {_row(p.summary.to_dict())}")
         return 0
-    result = simulate(scenario, seed=args.seed, allow_overcommit=args.allow_overcommit)
+    result = replicate(scenario, replications=args.replications, seed=args.seed,
+                       allow_overcommit=args.allow_overcommit)
     preview = predict(scenario)
     if args.save:
         result.save(args.save)
     summary = result.summary.to_dict()
     if args.json:
-        doc = {**summary, "seed": args.seed,
+        doc = {**summary, "seed": args.seed, "replications": args.replications,
                "predicted": {"throughput_rps": preview.throughput_rps, "capacity_rps": preview.capacity_rps,
                              "mean_ms": _finite(preview.mean_ms), "p99_ms": _finite(preview.p99_ms),
                              "bottleneck": preview.bottleneck},
@@ -219,7 +225,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     s = scenario.server
     print(f"{s.model} x {s.workers} worker(s){f' x {s.threads} threads' if s.model == 'threads' else ''}, "
           f"{scenario.workload.arrival} load at {scenario.workload.rate_rps:g} req/s for "
-          f"{scenario.workload.duration_s:g} s, seed {args.seed}")
+          f"{scenario.workload.duration_s:g} s, "
+          + (f"seed {args.seed}" if args.replications == 1 else
+             f"{args.replications} runs pooled, seeds {args.seed}-{args.seed + args.replications - 1}"))
     print(_header("run"))
     print(f"{'simulated':>12} {_row(summary)}")
     print(f"analytic: capacity {preview.capacity_rps:.0f} req/s (bottleneck: {preview.bottleneck}), "

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from latency_lab.cli import main
@@ -23,6 +24,28 @@ def test_json_has_the_documented_keys(capsys):
     for key in ("throughput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate"):
         assert isinstance(doc[key], float), key
     assert doc["seed"] == 3 and doc["scenario"]["workload"]["rate_rps"] == 40.0
+
+
+def test_replications_pool_runs_and_say_so(capsys):
+    code, out, _ = run(capsys, "simulate", "--rate", "40", "--duration", "5", "--json", "--seed", "3",
+                       "--replications", "4")
+    doc = json.loads(out)
+    assert code == 0 and doc["replications"] == 4
+    single = [json.loads(run(capsys, "simulate", "--rate", "40", "--duration", "5", "--json", "--seed", str(s))[1])
+              for s in (3, 4, 5, 6)]
+    assert doc["requests"] == sum(d["requests"] for d in single)  # every run's requests, pooled
+    assert doc["throughput_rps"] == pytest.approx(np.mean([d["throughput_rps"] for d in single]))
+    code, out, _ = run(capsys, "simulate", "--rate", "40", "--duration", "5", "--replications", "4")
+    assert "4 runs pooled, seeds 0-3" in out.splitlines()[0]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--replications", "0"], "replications must be a whole number >= 1, got 0"),
+    (["--replications", "2", "--sweep", "rate=10,20"], "--replications pools runs of one scenario"),
+])
+def test_bad_replications_are_refused_by_name(capsys, argv, message):
+    code, _, err = run(capsys, "simulate", "--duration", "3", *argv)
+    assert code == 2 and message in err
 
 
 def test_flags_reach_the_model(capsys):

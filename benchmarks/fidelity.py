@@ -53,6 +53,9 @@ DURATION_S, WARMUP_S = 12.0, 3.0
 # chance in a quarter of 12-s runs; 36 s brings them to 3-5% and 9-10% (benchmark of
 # 2026-12-05, both apps). The model is asked for a run of the same length.
 LONG_FROM_SHARE, LONG_DURATION_S = 0.68, 36.0
+# The prediction pools this many runs of the model (simulator.replicate; compare() pools
+# REPLICATIONS, 4, to stay quick): here time is no object and a sharper expected answer is.
+MODEL_RUNS = 8
 SHARES = (0.17, 0.34, 0.51, 0.68, 0.85)
 CASES = (("reference_flask_sync.toml", {}), ("reference_fastapi_async.toml", {}))
 
@@ -76,6 +79,17 @@ def _gc_note(measured, simulated) -> str:
     pauses = [f"{p:.0f}" for t, p, n in full_collections(measured) if t >= 0 and n is not None]  # the window's
     return (f", full GCs measured {len(pauses)}" + (f" ({', '.join(pauses)} ms)" if pauses else "")
             + f", simulated {simulated.meta['gc_collections'][1] / simulated.meta.get('replications', 1):.1f} a run")
+
+
+def _pool_note(measured, simulated) -> str:
+    """The pools' churn on both sides: DB connections opened per request (the apps log each open and
+    how long it took, lab_apps.db.log_pool; the model counts its own, model.CONNECTION_COST)."""
+    pool = measured.meta.get("app_pool")
+    if not pool or not pool["requests"] or not (pool["opened"] or simulated.meta["db_connections_opened"]):
+        return ""
+    took = f" ({pool['open_ms_mean']:.1f} ms each)" if pool["open_ms_mean"] is not None else ""
+    return (f", DB connections opened measured {pool['opened'] / pool['requests']:.3f}/request{took}, "
+            f"simulated {simulated.meta['db_connections_opened'] / max(1, simulated.meta['requests_total']):.3f}")
 
 
 def _errors(sim, measured) -> tuple[float, float]:
@@ -121,14 +135,14 @@ def run_case(file: str, save_to: Path | None = None) -> tuple[list, list]:
         length = {"duration_s": LONG_DURATION_S} if share >= LONG_FROM_SHARE else {}
         m = measure(scenario.with_knobs(rate_rps=rate, **length), **kw)
         keep(m, f"share_{share:.2f}")
-        simulated = replicate(fitted.with_knobs(rate_rps=rate, **length), allow_overcommit=True)
+        simulated = replicate(fitted.with_knobs(rate_rps=rate, **length), replications=MODEL_RUNS, allow_overcommit=True)
         sim = simulated.summary
         e50, e95 = _errors(sim, m)
-        o50, o95 = _errors(replicate(given_run_cpu(fitted, m), allow_overcommit=True).summary, m)
+        o50, o95 = _errors(replicate(given_run_cpu(fitted, m), replications=MODEL_RUNS, allow_overcommit=True).summary, m)
         flag = "  UNRELIABLE: " + "; ".join(m.meta["unreliable"]) if m.meta["unreliable"] else ""
         print(f"  {rate:7.1f} {m.summary.p50_ms:9.2f} {sim.p50_ms:8.2f} {e50:+6.0%}   "
               f"{m.summary.p95_ms:9.2f} {sim.p95_ms:8.2f} {e95:+6.0%}   {o50:+6.0%} {o95:+6.0%}  "
-              f"{_cpu_note(m)}, {_speed_note(mid, m)}{_gc_note(m, simulated)}{flag}")
+              f"{_cpu_note(m)}, {_speed_note(mid, m)}{_gc_note(m, simulated)}{_pool_note(m, simulated)}{flag}")
         rows.append((f"{file} p50 @{share:.0%}", e50, 0.10, abs(e50) <= 0.10))
         rows.append((f"{file} p95 @{share:.0%}", e95, 0.20, abs(e95) <= 0.20))
         own.append((f"{file} p50 @{share:.0%}", o50, 0.10, abs(o50) <= 0.10))
@@ -136,7 +150,8 @@ def run_case(file: str, save_to: Path | None = None) -> tuple[list, list]:
     over = round(1.3 * capacity, 1)
     m = measure(scenario.with_knobs(rate_rps=over, duration_s=LONG_DURATION_S), **kw)
     keep(m, "saturation")
-    sim = replicate(fitted.with_knobs(rate_rps=over, duration_s=LONG_DURATION_S), allow_overcommit=True).summary
+    sim = replicate(fitted.with_knobs(rate_rps=over, duration_s=LONG_DURATION_S), replications=MODEL_RUNS,
+                    allow_overcommit=True).summary
     e = (sim.throughput_rps - m.summary.throughput_rps) / m.summary.throughput_rps
     print(f"  saturation at {over:g} req/s offered: measured {m.summary.throughput_rps:.1f}, simulated "
           f"{sim.throughput_rps:.1f} req/s ({e:+.0%}); {_cpu_note(m)}, {_speed_note(mid, m)}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import time
 from pathlib import Path
 
@@ -101,6 +102,33 @@ def _register_sqlite_functions(dbapi_connection, _record) -> None:
     dbapi_connection.create_function("lab_burn", 1, _sqlite_burn)
 
 
+def log_pool(engine: Engine) -> None:
+    """When the launcher asks (LAB_POOL_LOG, a directory), log every DB connection this process's
+    pool opens and closes, one line each: wall-clock time, "open" and the milliseconds from the
+    driver's connect to the connection ready (the lab's SQLite functions registered), or "close".
+    SQLAlchemy's QueuePool keeps at most pool_size idle, so under bursts it churns; the model's
+    churn (model.CONNECTION_COST) is checked against this."""
+    folder = os.environ.get("LAB_POOL_LOG")
+    if not folder:
+        return
+    out = open(Path(folder) / f"pool-{os.getpid()}.log", "a", buffering=1)  # noqa: SIM115 - for the process's life
+    started: dict[int, float] = {}  # by the pool's record of the connection: opens overlap on an event loop
+
+    def before(_dialect, record, _cargs, _cparams):  # DialectEvents.do_connect: None lets the driver connect
+        started[id(record)] = time.perf_counter()
+
+    def ready(_dbapi_connection, record) -> None:  # PoolEvents.connect, after the lab's functions are registered
+        t0 = started.pop(id(record), None)
+        out.write(f"{time.time():.6f} open {(time.perf_counter() - t0) * 1000 if t0 else float('nan'):.4f}\n")
+
+    def closed(_dbapi_connection, _record) -> None:  # PoolEvents.close
+        out.write(f"{time.time():.6f} close\n")
+
+    event.listen(engine, "do_connect", before)
+    event.listen(engine, "connect", ready)
+    event.listen(engine, "close", closed)
+
+
 def pool_args(pool_size: int, max_overflow: int, pool_timeout_s: float) -> dict:
     return {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s,
             "pool_pre_ping": False}
@@ -114,8 +142,10 @@ def sync_engine(database_url: str, *, pool_size: int, max_overflow: int, pool_ti
         engine = create_engine(sync_url(database_url), poolclass=QueuePool,
                                connect_args={"check_same_thread": False, "timeout": 30}, **args)
         event.listen(engine, "connect", _register_sqlite_functions)
-        return engine
-    return create_engine(sync_url(database_url), **args)
+    else:
+        engine = create_engine(sync_url(database_url), **args)
+    log_pool(engine)
+    return engine
 
 
 def async_engine(database_url: str, *, pool_size: int, max_overflow: int, pool_timeout_s: float):
@@ -127,8 +157,10 @@ def async_engine(database_url: str, *, pool_size: int, max_overflow: int, pool_t
         engine = create_async_engine(async_url(database_url), poolclass=AsyncAdaptedQueuePool,
                                      connect_args={"check_same_thread": False, "timeout": 30}, **args)
         event.listen(engine.sync_engine, "connect", _register_sqlite_functions)
-        return engine
-    return create_async_engine(async_url(database_url), **args)
+    else:
+        engine = create_async_engine(async_url(database_url), **args)
+    log_pool(engine.sync_engine)
+    return engine
 
 
 @contextlib.contextmanager

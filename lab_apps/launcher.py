@@ -271,6 +271,25 @@ class Server:
             out["full"] = sorted(full)
         return out
 
+    def pool_events(self, since: float, until: float) -> dict[str, float | int | None]:
+        """The DB connections the app's pools opened and closed between two wall-clock times, all its
+        processes together (lab_apps.db.log_pool): {"opened", "closed", "open_ms_mean", "open_ms_p95"},
+        the last two over the opens (None without any)."""
+        opened, closed = [], 0
+        for log in (self.workdir / "pool").glob("pool-*.log"):
+            for line in log.read_text().splitlines():
+                parts = line.split()
+                if len(parts) < 2 or not since <= float(parts[0]) <= until:
+                    continue
+                if parts[1] == "open" and len(parts) == 3:
+                    opened.append(float(parts[2]))
+                elif parts[1] == "close":
+                    closed += 1
+        times = [ms for ms in opened if ms == ms]  # an open whose start went unseen has no time
+        return {"opened": len(opened), "closed": closed,
+                "open_ms_mean": sum(times) / len(times) if times else None,
+                "open_ms_p95": sorted(times)[int(0.95 * (len(times) - 1))] if times else None}
+
     def cpu_seconds(self) -> float:
         """CPU time used so far by the app's processes (its whole group), from /proc."""
         return group_cpu_seconds(self.process.pid)
@@ -330,8 +349,10 @@ def start(app: str, scenario: Scenario, *, port: int | None = None, cpus: tuple[
         raise LaunchError(f"cannot prepare the database at {database_url}: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     env = {**os.environ, "LAB_SCENARIO": str(workdir / "scenario.toml"), "DATABASE_URL": database_url,
-           "LAB_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", "LAB_GC_LOG": str(workdir / "gc")}
+           "LAB_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", "LAB_GC_LOG": str(workdir / "gc"),
+           "LAB_POOL_LOG": str(workdir / "pool")}
     (workdir / "gc").mkdir()
+    (workdir / "pool").mkdir()
     if redis_url:
         env["REDIS_URL"] = redis_url
     processes = []

@@ -84,7 +84,9 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
         w = scenario.workload
         # the app's garbage collections in the measured window (the schedule starts about when load() does)
         gc_counts = server.gc_collections(wall0 + w.warmup_s, wall0 + w.warmup_s + w.duration_s, origin=wall0)
+        pool = server.pool_events(wall0 + w.warmup_s, wall0 + w.warmup_s + w.duration_s)
     answered = max(1, int(result.meta["requests_total"]))
+    in_measured_window = int(in_window(result.rows, (w.warmup_s, w.warmup_s + w.duration_s), "scheduled_s").sum())
     result.meta.update({"app_cpu_s": app_cpu_s, "app_wall_s": wall_s, "app_idle_cpu_share": idle_rate,
                         "app_rate_rps": answered / wall_s,
                         "app_cpu_ms_per_request": busy_cpu_s * 1000 / answered,
@@ -96,8 +98,10 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
                         "app_cores_busy_share": cores_busy_s / cores_s if cores_s > 0 else None,
                         "app_cores_other_share": max(0.0, cores_busy_s - app_cpu_s) / cores_s if cores_s > 0 else None,
                         "app_gc": {**gc_counts, "threshold": config["process"]["gc_threshold"],
-                                   "requests": int(in_window(result.rows, (w.warmup_s, w.warmup_s + w.duration_s),
-                                                             "scheduled_s").sum())},
+                                   "requests": in_measured_window},
+                        # the pools' churn in the measured window: connections opened (and how long each
+                        # took) and closed, against the requests answered in it (model.CONNECTION_COST)
+                        "app_pool": {**pool, "requests": in_measured_window},
                         "shared_cpus": bool(set(config["process"]["cpu_affinity"] or [])
                                             & set(result.meta["generator"]["cpu_affinity"] or []))})
     if save_to:

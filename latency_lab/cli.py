@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="random seed (default 0): one seed, one answer")
     sim.add_argument("--replications", type=int, default=1, metavar="N",
                      help="pool N runs with seeds SEED, SEED+1, ... (default 1): the model's expected answer "
-                          "for a run this long, as compare predicts with 8")
+                          "for a run this long, as compare predicts with 4")
     sim.add_argument("--sweep", metavar="KNOB=START:STOP:STEP|A,B,C",
                      help="run one point per value, e.g. rate=10:200:10 or workers=1,2,4,8")
     sim.add_argument("--json", action="store_true", help="print JSON instead of a table")

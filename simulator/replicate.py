@@ -27,9 +27,10 @@ from .scenario import Scenario
 
 __all__ = ["replicate", "REPLICATIONS"]
 
-# Eight: the standard error of a pooled p50 is a third of one run's (1/sqrt(8)), and a
-# comparison at five rates stays a few seconds of simulation.
-REPLICATIONS = 8
+# Four: the standard error of a pooled p50 is half of one run's (1/sqrt(4)). Eight made it a
+# third, but doubled the replay of notebook 03's two recorded comparisons (60 to 125 s on a
+# slow host), which a learner waits for; the fidelity benchmark pools 8.
+REPLICATIONS = 4
 
 # meta figures counted over a whole run: the pool sums them, so per-request ratios stay right
 _SUMMED = ("requests_total", "db_connections_opened", "db_connections_closed", "db_connection_cpu_ms",

@@ -156,15 +156,18 @@ def test_calibration_recovers_known_phase_times():
 def test_calibration_fits_the_redis_and_nosql_times(redis_url):
     """A Redis command and a NoSQL call are fitted per command from the cache and NoSQL
     phases. The NoSQL call costs the injected wait plus what the real HTTP client and
-    service add (about 3 ms here); the model, given the fitted times, gives back the
-    measured phases."""
+    service add: Python's work, about 3 ms on a host whose burn loop ran 5,600-9,300
+    iterations per CPU ms, 4.5-5.8 ms on one at 3,100 (up to 15.8 ms in all, where this
+    test had said under 15). A throttled call's back-off (50 ms) is never in the fit. The
+    model, given the fitted times, gives back the measured phases."""
     known = Scenario().with_knobs(model="sync", workers=2, rate_rps=40.0, duration_s=6.0, warmup_s=1.0,
                                   cache="redis", key_count=50, nosql_latency_ms=10.0)
     known = dataclasses.replace(known, workload=dataclasses.replace(
         known.workload, endpoints=(REFERENCE_ENDPOINTS["indicator"], REFERENCE_ENDPOINTS["events_read"])))
     measured = measure(known, progress=None, redis_url=redis_url)
     fitted = calibrate(measured)
-    assert 10.0 < fitted.backends.nosql_latency_ms.mean < 15.0
+    assert 10.0 < fitted.backends.nosql_latency_ms.mean < 20.0
+    assert max(fitted.backends.nosql_latency_ms.values) < 10.0 + 50.0  # no back-off sleep counted
     assert 0.02 < fitted.backends.redis_rtt_ms < 3.0
     assert any(line.startswith("redis_rtt_ms: 0.3 -> ") for line in changes(known, fitted))
     simulated = simulate(fitted.with_knobs(rate_rps=40.0), seed=1)

@@ -271,10 +271,10 @@ class Server:
             out["full"] = sorted(full)
         return out
 
-    def pool_events(self, since: float, until: float) -> dict[str, float | int | None]:
+    def pool_events(self, since: float, until: float) -> tuple[list[float], int]:
         """The DB connections the app's pools opened and closed between two wall-clock times, all its
-        processes together (lab_apps.db.log_pool): {"opened", "closed", "open_ms_mean", "open_ms_p95"},
-        the last two over the opens (None without any)."""
+        processes together (lab_apps.db.log_pool): (each open's milliseconds, NaN where its start
+        went unseen; the number closed)."""
         opened, closed = [], 0
         for log in (self.workdir / "pool").glob("pool-*.log"):
             for line in log.read_text().splitlines():
@@ -285,10 +285,7 @@ class Server:
                     opened.append(float(parts[2]))
                 elif parts[1] == "close":
                     closed += 1
-        times = [ms for ms in opened if ms == ms]  # an open whose start went unseen has no time
-        return {"opened": len(opened), "closed": closed,
-                "open_ms_mean": sum(times) / len(times) if times else None,
-                "open_ms_p95": sorted(times)[int(0.95 * (len(times) - 1))] if times else None}
+        return opened, closed
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the app's processes (its whole group), from /proc."""

@@ -84,7 +84,7 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
         w = scenario.workload
         # the app's garbage collections in the measured window (the schedule starts about when load() does)
         gc_counts = server.gc_collections(wall0 + w.warmup_s, wall0 + w.warmup_s + w.duration_s, origin=wall0)
-        pool = server.pool_events(wall0 + w.warmup_s, wall0 + w.warmup_s + w.duration_s)
+        open_ms, closed = server.pool_events(wall0 + w.warmup_s, wall0 + w.warmup_s + w.duration_s)
     answered = max(1, int(result.meta["requests_total"]))
     in_measured_window = int(in_window(result.rows, (w.warmup_s, w.warmup_s + w.duration_s), "scheduled_s").sum())
     result.meta.update({"app_cpu_s": app_cpu_s, "app_wall_s": wall_s, "app_idle_cpu_share": idle_rate,
@@ -101,13 +101,23 @@ def measure(scenario: Scenario, *, seed: int = 0, app_cpus: list[int] | None = N
                                    "requests": in_measured_window},
                         # the pools' churn in the measured window: connections opened (and how long each
                         # took) and closed, against the requests answered in it (model.CONNECTION_COST)
-                        "app_pool": {**pool, "requests": in_measured_window},
+                        "app_pool": {"opened": len(open_ms), "closed": closed, "requests": in_measured_window,
+                                     **_open_times(open_ms)},
                         "shared_cpus": bool(set(config["process"]["cpu_affinity"] or [])
                                             & set(result.meta["generator"]["cpu_affinity"] or []))})
     if save_to:
         result.save(save_to)
         record.unlink(missing_ok=True)
     return result
+
+
+def _open_times(open_ms: list[float]) -> dict[str, float | None]:
+    """The mean and p95 of the pool's connection opens (None without any timed)."""
+    timed = np.asarray(open_ms, dtype=float)
+    timed = timed[np.isfinite(timed)]
+    if not timed.size:
+        return {"open_ms_mean": None, "open_ms_p95": None}
+    return {"open_ms_mean": float(timed.mean()), "open_ms_p95": float(np.percentile(timed, 95))}
 
 
 def _idle_cpu_rate(server) -> float:

@@ -35,6 +35,14 @@ PHASES_SHARE = 0.06
 # of the capacity that calibration predicts. (From the 60% run alone the model was 19-23%
 # pessimistic on Flask's p50 at 85% in two repeats; from an 85% run, 6-7%.)
 CPU_SHARES = (0.6, 0.85)
+# A CPU run must stay below the app's real capacity: past it the queue grows without bound and
+# the CPU per request is not the one near capacity (FastAPI x 1, benchmark of 2026-12-05: 3.72 ms
+# at 307 req/s offered, past its 262, against 3.88 ms at 249; the prediction put capacity at 292
+# and its "85%" was 95%). Two signs of a run past capacity: it answered less than
+# SATURATED_THROUGHPUT of the rate offered, or its p50 came to SATURATED_P50 times the low-load
+# run's (an M/M/1 queue's p50 grows tenfold near 90% of capacity). Such a run is measured again
+# at its share of the rate it sustained.
+SATURATED_THROUGHPUT, SATURATED_P50 = 0.95, 10.0
 
 
 class ComparisonError(RuntimeError):
@@ -214,8 +222,9 @@ def calibration_runs(scenario: Scenario, *, calibration_rps: float | None = None
                      **measure_kwargs) -> tuple[Scenario, Result, Result | None]:
     """(calibrated scenario, the low-load run, the CPU run): measure at low load and calibrate;
     then, unless ``calibration_rps`` fixes one low-load run only, measure at each of
-    ``CPU_SHARES`` of the capacity the previous calibration predicts, taking the app's CPU per
-    request from each in turn; the last one's stands."""
+    ``CPU_SHARES`` of the capacity the previous calibration predicts (after the first, no more than
+    the cores serve at the CPU per request measured), taking the app's CPU per request from each in
+    turn; the last one's stands. A CPU run past the app's capacity is measured again below it."""
     on_app_cores = scenario.with_knobs(api_cores=len(app_cpus)) if app_cpus else scenario
     guess = predict(on_app_cores.with_knobs(rate_rps=1.0)).capacity_rps
     low = max(5.0, PHASES_SHARE * guess) if calibration_rps is None else float(calibration_rps)
@@ -227,9 +236,32 @@ def calibration_runs(scenario: Scenario, *, calibration_rps: float | None = None
     cpu_run = None
     for share in CPU_SHARES:
         capacity = predict(fitted.with_knobs(rate_rps=1.0)).capacity_rps
+        if cpu_run is not None:  # nor more than the app's cores serve at the CPU per request just measured
+            capacity = min(capacity, cpu_bound_rps(cpu_run))
         cpu_run = measure(scenario.with_knobs(rate_rps=round(max(low, share * capacity), 1)), **kwargs)
+        if past_capacity(cpu_run, low_run):
+            sustained = min(cpu_run.scenario.workload.rate_rps, cpu_run.summary.throughput_rps)
+            cpu_run = measure(scenario.with_knobs(rate_rps=round(max(low, share * sustained), 1)), **kwargs)
         fitted = calibrate(low_run, scenario, cpu_from=cpu_run)
     return fitted, low_run, cpu_run
+
+
+def cpu_bound_rps(run: Result) -> float:
+    """The most a measured run's app could serve if its CPU per request stayed as measured and its
+    cores were never idle: the cores it was pinned to (else the scenario's) over that CPU."""
+    cpu_ms = run.meta.get("app_cpu_ms_per_request")
+    if not cpu_ms:
+        return math.inf
+    cores = len(run.meta.get("app_cpu_affinity") or ()) or run.scenario.hardware.api_cores
+    return cores * 1000.0 / cpu_ms
+
+
+def past_capacity(run: Result, low_run: Result) -> bool:
+    """Whether ``run`` was offered more than the app could serve (SATURATED_THROUGHPUT, SATURATED_P50)."""
+    offered = run.scenario.workload.rate_rps
+    p50, low_p50 = run.summary.p50_ms, low_run.summary.p50_ms
+    return bool(run.summary.throughput_rps < SATURATED_THROUGHPUT * offered
+                or (math.isfinite(low_p50) and not p50 <= SATURATED_P50 * low_p50))
 
 
 def compare(scenario: Scenario, rates: list[float], *, seed: int = 0, calibration_rps: float | None = None,

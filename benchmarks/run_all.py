@@ -15,6 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cold_core  # noqa: E402
+import cpu_sharing  # noqa: E402
 import fidelity  # noqa: E402
 import host_speed  # noqa: E402
 import loadgen_capacity  # noqa: E402
@@ -30,6 +32,10 @@ def main() -> int:
     rows += loadgen_capacity.main()
     print("\n== host speed: how steady this machine's CPU is (1 minute) ==")
     host_speed.main(60.0, max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None)
+    print("\n== cold core: the CPU the same work takes after the core idled (10 s) ==")
+    cold_core.main()
+    print("\n== CPU sharing: worker processes on one core, the host against the model (30 s) ==")
+    cpu_sharing.main()
     if "--quick" not in sys.argv:
         print("\n== fidelity: simulated versus measured (about 7 minutes) ==")
         rows += fidelity.main()

@@ -292,8 +292,8 @@ def _split_cpu(fitted: Scenario, high: tuple[Result, float], low: tuple[Result, 
 
     * the pool's churn: the model opens and closes connections (model.CONNECTION_COST), so the
       CPU they took in each run is not the framework's; nor is the GC's (Server.gc_cpu_ms);
-    * with a low-load run: waking an idle core (Hardware.wake_cpu_ms). The CPU per request
-      falls as the load rises, because a busy core stays warm; two runs give two equations,
+    * with a low-load run: waking a core that idled long (Hardware.wake_cpu_ms, model.WAKE_COLD_S).
+      The CPU per request falls as the load rises, because a busy core stays warm; two runs give two equations,
       framework + wake x (the model's wakes per request) = unexplained - churn, at each rate.
 
     Churn and wakes depend on the CPU, so this is solved three times over. (Rescaling each run's

@@ -134,21 +134,26 @@ class TimeSliced:
     two agree.
     """
 
-    def __init__(self, env: simpy.Environment, servers: int, slice_s: float, wake_s: float = 0.0) -> None:
+    def __init__(self, env: simpy.Environment, servers: int, slice_s: float, wake_s: float = 0.0,
+                 cold_s: tuple[float, float] = (0.0, 0.0)) -> None:
         if servers < 1:
             raise ValueError(f"servers must be >= 1, got {servers}")
         if not slice_s > 0:
             raise ValueError(f"slice_s must be > 0, got {slice_s}")
         if not wake_s >= 0:
             raise ValueError(f"wake_s must be >= 0, got {wake_s}")
+        if not 0 <= cold_s[0] <= cold_s[1]:
+            raise ValueError(f"cold_s must be (from, full) with 0 <= from <= full, got {cold_s}")
         self.env = env
         self.servers = servers
         self.slice_s = slice_s
-        # A job that finds a core idle since an earlier instant first pays wake_s on it (a job
-        # that follows another at the same instant finds it warm): when each idle core went idle.
+        # A job that finds a core idle first pays for waking it: wake_s once the core has idled
+        # cold_s[1] or longer, nothing under cold_s[0], a linear share between (a job that
+        # follows another at the same instant finds it warm). When each idle core went idle:
         self.wake_s = wake_s
+        self.cold_from_s, self.cold_full_s = cold_s
         self._idle_since = [env.now] * servers
-        self.wakes = 0
+        self.wakes = 0.0  # full wakes paid: a share for each that found a core only partly cold
         self._queue: deque[tuple[float, simpy.Event]] = deque()
         self._running = 0
         self._jobs = 0
@@ -170,13 +175,22 @@ class TimeSliced:
         self._advance()
         self._jobs += 1
         if self._running < self.servers:
-            if self._idle_since.pop() < self.env.now:
-                self.wakes += 1
-                work_s += self.wake_s
+            cold = self._coldness(self.env.now - self._idle_since.pop())
+            if cold:
+                self.wakes += cold
+                work_s += self.wake_s * cold
             self._start(work_s, done)
         else:
             self._queue.append((work_s, done))
         return done
+
+    def _coldness(self, idle_s: float) -> float:
+        """The share of a full wake that a core idle for ``idle_s`` costs."""
+        if idle_s <= 0 or idle_s < self.cold_from_s:
+            return 0.0
+        if idle_s >= self.cold_full_s:
+            return 1.0
+        return (idle_s - self.cold_from_s) / (self.cold_full_s - self.cold_from_s)
 
     def _advance(self) -> None:
         now = self.env.now

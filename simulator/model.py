@@ -46,6 +46,15 @@ _BACKLOG, _LIMIT, _POOL, _THROTTLED, _TIMEOUT = 1, 2, 3, 4, 5
 # runs to its end while other workers wait (cpu.TimeSliced). Processor sharing made the
 # recorded Flask x 4 comparison 16-219% pessimistic at 160-200 req/s; this, 6-43%.
 OS_SLICE_S = 0.004
+# A core that idled pays for waking (Hardware.wake_cpu_ms) only after a long idle: on the
+# reference VM, fixed work after an idle gap took no extra CPU up to 6 ms, then more the longer
+# the gap, the full extra from 20 ms on (benchmarks/cold_core.py, 2026-12-05: +0.04 ms at 8-10 ms,
+# +0.19 at 15, +0.47-0.53 at 20-50); the host runs other guests' work meanwhile and the caches go
+# cold. So the apps' CPU per request falls from low load to a third of capacity and is flat
+# above it (FastAPI x 1: 3.96 ms at 17%, 3.75 / 3.68 / 3.75 at 34-68%, 3.74 saturated), where
+# every idle paying it had the model's CPU fall all the way to saturation and its capacity 12%
+# too high. The wake costs a linear share between the two (cpu.TimeSliced).
+WAKE_COLD_S = (0.006, 0.020)
 
 # An awaited driver call resumes its task in two loop iterations: the future's
 # callback (a thread's call_soon_threadsafe, or the protocol's data_received),
@@ -193,7 +202,7 @@ class _Model:
         self.gc_collections = [0, 0]
         rng_gc = rng()
 
-        self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S, h.wake_cpu_ms / 1000)
+        self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S, h.wake_cpu_ms / 1000, WAKE_COLD_S)
         self.embedded_db = b.database == "sqlite"
         self.event_loop = s.model == "async"
         self.trips_per_statement, self.trips_per_checkout = DRIVER_TRIPS[b.database]
@@ -688,7 +697,8 @@ class _Model:
                             + self.connections[1] * self.connection_cost.close_cpu_ms,
                             # over the whole run: Python's GC pauses, generations 1 and 2
                             "gc_collections": list(self.gc_collections),
-                            # over the whole run: bursts that found a core idle (each paid wake_cpu_ms)
+                            # over the whole run: bursts that found a core idle, in full wakes paid
+                            # (wake_cpu_ms each; a share after a shorter idle, WAKE_COLD_S)
                             "api_cpu_wakes": self.cpu.wakes})
 
     def _rows(self, timeout_s: float) -> dict[str, np.ndarray]:

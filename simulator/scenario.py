@@ -99,7 +99,8 @@ class Hardware:
     # CPU an API server core spends to take up work after idling: leaving the idle state, the
     # switch from the idle task, caches and branch predictors gone cold. calibrate() fits it from
     # the CPU per request at low and at high load (the reference app here: 4.7-5.3 ms a request
-    # at 8% of a core, 4.1-4.4 ms at 85%, on the same recipe).
+    # at 8% of a core, 4.1-4.4 ms at 85%, on the same recipe). Paid in full after a long idle, a
+    # share after a shorter one, nothing after a short one (model.WAKE_COLD_S).
     wake_cpu_ms: float = 0.0
 
     def __post_init__(self) -> None:

@@ -30,9 +30,16 @@ SPIN = 1500
 
 def main(cpu: int | None = None, trials: int = 60) -> dict[float, float]:
     """Extra CPU ms of the fixed work after each idle gap (median over trials), against none."""
-    cpus = sorted(os.sched_getaffinity(0))
-    cpu = cpus[-1] if cpu is None else cpu
+    allowed = os.sched_getaffinity(0)
+    cpu = max(allowed) if cpu is None else cpu
     os.sched_setaffinity(0, {cpu})
+    try:
+        return _measure(cpu, trials)
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def _measure(cpu: int, trials: int) -> dict[float, float]:
     memory = bytearray(WORKING_SET)
 
     def work() -> None:

@@ -169,9 +169,18 @@ def processor_sharing(k: int, a: float, z: float, b: float, cuts: int) -> float:
 
 
 def main(seconds: float = 5.0, cpu: int | None = None) -> list[tuple]:
-    cpus = sorted(os.sched_getaffinity(0))
+    allowed = os.sched_getaffinity(0)
+    try:
+        return _cases(sorted(allowed), seconds, cpu)
+    finally:
+        os.sched_setaffinity(0, allowed)  # host() pins this process to the sampler's CPU
+
+
+def _cases(cpus: list[int], seconds: float, cpu: int | None) -> list[tuple]:
     cpu = cpus[-1] if cpu is None else cpu
     sampler = next((c for c in cpus if c != cpu), None)
+    if sampler is None:
+        print("one CPU only: the sampler shares it with the processes it samples, and slows them")
     print(f"{len(cpus)} CPUs; the processes on CPU {cpu}, the sampler on CPU {sampler}; {seconds:g} s a case")
     print(f"  {'K':>2} {'cycle (ms)':<22} {'host/s':>7} {'busy':>5} {'model/s':>8} {'busy':>5} {'PS/s':>6}"
           f"  {'host/model':>10}  {'A wall p50 host, model':>23}  runnable on the host (share of time with n)")

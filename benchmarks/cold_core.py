@@ -19,6 +19,7 @@ import os
 import time
 
 import numpy as np
+from pinning import pinned
 
 from lab_apps import cpu_work
 from simulator.model import WAKE_COLD_S
@@ -30,13 +31,9 @@ SPIN = 1500
 
 def main(cpu: int | None = None, trials: int = 60) -> dict[float, float]:
     """Extra CPU ms of the fixed work after each idle gap (median over trials), against none."""
-    allowed = os.sched_getaffinity(0)
-    cpu = max(allowed) if cpu is None else cpu
-    os.sched_setaffinity(0, {cpu})
-    try:
+    cpu = max(os.sched_getaffinity(0)) if cpu is None else cpu
+    with pinned([cpu]):
         return _measure(cpu, trials)
-    finally:
-        os.sched_setaffinity(0, allowed)
 
 
 def _measure(cpu: int, trials: int) -> dict[float, float]:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import simpy
+from pinning import pinned
 
 from lab_apps import cpu_work
 from simulator.cpu import TimeSliced
@@ -91,23 +92,22 @@ def host(k: int, a: float, z: float, b: float, cuts: int, cpu: int, seconds: flo
     procs = [mp.Process(target=_cycle, args=(_pieces(a, z, b, cuts), cpu, until, out)) for _ in range(k)]
     for p in procs:
         p.start()
-    if sampler_cpu is not None:
-        os.sched_setaffinity(0, {sampler_cpu})
-    time.sleep(warm)
     runnable: collections.Counter = collections.Counter()
-    b0 = _busy(cpu)
-    end = time.perf_counter() + seconds * 0.9
-    while time.perf_counter() < end:
-        n = 0
-        for p in procs:
-            try:
-                stat = Path(f"/proc/{p.pid}/stat").read_text()
-            except OSError:
-                continue
-            n += stat[stat.rindex(")") + 2] == "R"
-        runnable[n] += 1
-        time.sleep(0.0005)
-    b1 = _busy(cpu)
+    with pinned(None if sampler_cpu is None else [sampler_cpu]):
+        time.sleep(warm)
+        b0 = _busy(cpu)
+        end = time.perf_counter() + seconds * 0.9
+        while time.perf_counter() < end:
+            n = 0
+            for p in procs:
+                try:
+                    stat = Path(f"/proc/{p.pid}/stat").read_text()
+                except OSError:
+                    continue
+                n += stat[stat.rindex(")") + 2] == "R"
+            runnable[n] += 1
+            time.sleep(0.0005)
+        b1 = _busy(cpu)
     results = [out.get() for _ in procs]
     for p in procs:
         p.join()
@@ -119,12 +119,12 @@ def host(k: int, a: float, z: float, b: float, cuts: int, cpu: int, seconds: flo
             "burn_wall_p50": float(np.median(walls)) if walls.size else math.nan}
 
 
-def model(k: int, a: float, z: float, b: float, cuts: int, cpu_class=None, seconds: float = 30.0) -> dict:
+def model(k: int, a: float, z: float, b: float, cuts: int, seconds: float = 30.0) -> dict:
     """The same closed cycle, cuts included, on the model's CPU (``simulator.cpu.TimeSliced`` with
     the model's slice, as ``simulator.model`` shares an API core among worker processes), each
-    burn a CPU job and each sleep a wait; one second of warm-up. ``cpu_class(env)`` tries another."""
+    burn a CPU job and each sleep a wait; one second of warm-up."""
     env = simpy.Environment()
-    cpu = cpu_class(env) if cpu_class else TimeSliced(env, 1, OS_SLICE_S)
+    cpu = TimeSliced(env, 1, OS_SLICE_S)
     warm = 1.0
     cycles, walls, runnable = [0], [], collections.Counter()
 
@@ -152,7 +152,7 @@ def model(k: int, a: float, z: float, b: float, cuts: int, cpu_class=None, secon
         env.process(worker(i * 0.0001))
     env.process(sampler())
     env.run(until=warm)
-    busy0 = cpu.busy_area if hasattr(cpu, "busy_area") else 0.0
+    busy0 = cpu.busy_area
     env.run(until=warm + seconds)
     total = sum(runnable.values())
     return {"cycles_per_s": cycles[0] / seconds, "busy": (cpu.busy_area - busy0) / seconds,
@@ -169,14 +169,7 @@ def processor_sharing(k: int, a: float, z: float, b: float, cuts: int) -> float:
 
 
 def main(seconds: float = 5.0, cpu: int | None = None) -> list[tuple]:
-    allowed = os.sched_getaffinity(0)
-    try:
-        return _cases(sorted(allowed), seconds, cpu)
-    finally:
-        os.sched_setaffinity(0, allowed)  # host() pins this process to the sampler's CPU
-
-
-def _cases(cpus: list[int], seconds: float, cpu: int | None) -> list[tuple]:
+    cpus = sorted(os.sched_getaffinity(0))
     cpu = cpus[-1] if cpu is None else cpu
     sampler = next((c for c in cpus if c != cpu), None)
     if sampler is None:

@@ -20,6 +20,7 @@ import os
 import time
 
 import numpy as np
+from pinning import pinned
 
 from lab_apps import cpu_work
 
@@ -51,10 +52,9 @@ def correlation_time_s(x: np.ndarray) -> float:
 
 
 def main(seconds: float = 60.0, cpu: int | None = None) -> dict:
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
-    cpu_work.calibrate()
-    x = speeds(seconds)
+    with pinned(None if cpu is None else [cpu]):
+        cpu_work.calibrate()
+        x = speeds(seconds)
     per_run = int(RUN_S / SAMPLE_S)
     runs = np.array([x[i:i + per_run].mean() for i in range(0, x.size - per_run + 1, per_run)])
     steps = np.abs(np.diff(runs)) / runs[:-1] if runs.size > 1 else np.array([])

@@ -23,13 +23,6 @@ import loadgen_capacity  # noqa: E402
 import simulator_speed  # noqa: E402
 
 
-def _unpin(allowed) -> None:
-    """Give this process back every CPU it started with: a benchmark that pins itself (host speed,
-    cold core) would otherwise leave the next one a single CPU to share with what it measures."""
-    if allowed is not None:
-        os.sched_setaffinity(0, allowed)
-
-
 def main() -> int:
     allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     affinity = sorted(allowed) if allowed is not None else "n/a"
@@ -40,13 +33,10 @@ def main() -> int:
     rows += loadgen_capacity.main()
     print("\n== host speed: how steady this machine's CPU is (1 minute) ==")
     host_speed.main(60.0, max(allowed) if allowed is not None else None)
-    _unpin(allowed)
     print("\n== cold core: the CPU the same work takes after the core idled (10 s) ==")
     cold_core.main()
-    _unpin(allowed)
     print("\n== CPU sharing: worker processes on one core, the host against the model (30 s) ==")
     cpu_sharing.main()
-    _unpin(allowed)
     if "--quick" not in sys.argv:
         print("\n== fidelity: simulated versus measured (about 7 minutes) ==")
         rows += fidelity.main()

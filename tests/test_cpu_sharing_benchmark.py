@@ -36,3 +36,17 @@ def test_machine_repairman_by_hand_and_cuts_add_their_sleeps():
     pieces = cpu_sharing._pieces(2.7, 5.0, 0.7, 2)
     assert sum(ms for kind, ms in pieces if kind == "burn") == pytest.approx(3.4)
     assert [ms for kind, ms in pieces if kind == "sleep"] == [0.1, 0.1, 5.0, 0.1]
+
+
+def test_a_pinned_block_gives_back_every_cpu_even_when_it_fails():
+    import os
+
+    from pinning import pinned
+
+    allowed = os.sched_getaffinity(0)
+    with pytest.raises(RuntimeError), pinned([max(allowed)]):
+        assert os.sched_getaffinity(0) == {max(allowed)}
+        raise RuntimeError("the benchmark failed")
+    assert os.sched_getaffinity(0) == allowed
+    with pinned(None):
+        assert os.sched_getaffinity(0) == allowed

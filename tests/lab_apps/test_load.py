@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import signal
 import threading
 import time
@@ -90,10 +91,13 @@ def test_rows_reach_the_disk_as_they_come_and_an_unreachable_url_is_a_clear_erro
 
 
 def test_a_server_that_dies_mid_run_keeps_what_was_measured(tmp_path):
+    """The app crashes (SIGKILL to its group) 1.5 s in. A graceful stop (SIGTERM) once left answers
+    and refusals interleaved to the end of the run in CI (codes {0: 161, 7: 42}): most likely uvicorn
+    still answering on connections it held while refusing new ones. That is not a death."""
     scenario = QUICK.with_knobs(model="async", workers=1, rate_rps=50.0, duration_s=4.0)
     record = tmp_path / "rows.csv"
     with serve("fastapi", scenario) as server:
-        threading.Timer(1.5, server.stop).start()
+        threading.Timer(1.5, os.killpg, (server.process.pid, signal.SIGKILL)).start()
         r = load(server.url, scenario, record_to=record, progress=None)
     errors = r.rows["error"]  # what the run saw, for a failure's message: codes by count, and the last ten
     seen = f"errors {Counter(errors.tolist())}, last ten {errors[-10:].tolist()}"

@@ -13,7 +13,8 @@ and writes. It reports, for the host:
 * the wall time of the A-ms burn (its CPU phase stretched by the others');
 
 and beside them the same closed cycle, cuts included, on the model's CPU (``simulator.cpu.
-TimeSliced`` with the model's slice, as ``simulator.model`` shares a core among sync workers),
+FairShare`` with the model's slice, tick and lag, as ``simulator.model`` shares a core among
+worker processes),
 and under processor sharing (the machine-repairman queue, exact for any distribution of the CPU
 by the BCMP theorem). The ratio host / model is the model's error on the bare scheduler: the
 part of Flask's saturation it must get right before anything on top of it.
@@ -36,8 +37,8 @@ import simpy
 from pinning import pinned
 
 from lab_apps import cpu_work
-from simulator.cpu import TimeSliced
-from simulator.model import OS_SLICE_S
+from simulator.cpu import FairShare
+from simulator.model import OS_LAG_S, OS_SLICE_S, OS_TICK_S
 
 # (processes, A, Z, B, cuts): the reference recipe's Flask x 4 (2 ms of CPU in the handler, a
 # 5-ms query wait, about 1.4 ms of framework around them), cut or not; one process as the
@@ -120,21 +121,21 @@ def host(k: int, a: float, z: float, b: float, cuts: int, cpu: int, seconds: flo
 
 
 def model(k: int, a: float, z: float, b: float, cuts: int, seconds: float = 30.0) -> dict:
-    """The same closed cycle, cuts included, on the model's CPU (``simulator.cpu.TimeSliced`` with
-    the model's slice, as ``simulator.model`` shares an API core among worker processes), each
-    burn a CPU job and each sleep a wait; one second of warm-up."""
+    """The same closed cycle, cuts included, on the model's CPU (``simulator.cpu.FairShare`` with
+    the model's slice, tick and lag, as ``simulator.model`` shares an API core among worker
+    processes), each burn a CPU job of its process and each sleep a wait; one second of warm-up."""
     env = simpy.Environment()
-    cpu = TimeSliced(env, 1, OS_SLICE_S)
+    cpu = FairShare(env, 1, OS_SLICE_S, OS_TICK_S, OS_LAG_S)
     warm = 1.0
     cycles, walls, runnable = [0], [], collections.Counter()
 
-    def worker(offset: float):
+    def worker(index: int, offset: float):
         yield env.timeout(offset)
         while True:
             t0 = env.now
             for kind, ms in _pieces(a, z, b, cuts):
                 if kind == "burn":
-                    yield cpu.run(ms / 1000)
+                    yield cpu.run(ms / 1000, index)
                 else:
                     if ms > CUT_MS and env.now > warm:
                         walls.append((env.now - t0) * 1000)
@@ -149,7 +150,7 @@ def model(k: int, a: float, z: float, b: float, cuts: int, seconds: float = 30.0
             yield env.timeout(0.0005)
 
     for i in range(k):
-        env.process(worker(i * 0.0001))
+        env.process(worker(i, i * 0.0001))
     env.process(sampler())
     env.run(until=warm)
     busy0 = cpu.busy_area

@@ -27,7 +27,7 @@ import numpy as np
 import simpy
 
 from .backends import TokenBucket, TtlCache, ZipfKeys
-from .cpu import ProcessorSharing, TimeSliced
+from .cpu import FairShare, ProcessorSharing
 from .distributions import Draws
 from .locks import Semaphore, Task
 from .result import COLUMNS, Result, in_window, summarise
@@ -40,12 +40,17 @@ __all__ = ["db_round_trips", "simulate"]
 _BACKLOG, _LIMIT, _POOL, _THROTTLED, _TIMEOUT = 1, 2, 3, 4, 5
 
 
-# How Linux shares an API server core among worker processes: EEVDF's base slice is
-# 0.75 ms x (1 + log2 CPUs), but it preempts only at the scheduler tick (no hrtick by
-# default): 4 ms at CONFIG_HZ=250, as on the reference machines. A burst of a few ms
-# runs to its end while other workers wait (cpu.TimeSliced). Processor sharing made the
-# recorded Flask x 4 comparison 16-219% pessimistic at 160-200 req/s; this, 6-43%.
-OS_SLICE_S = 0.004
+# How Linux shares an API server core among worker processes (cpu.FairShare): by the CPU each
+# has had, remembered across sleeps. EEVDF's base slice is 0.75 ms x (1 + log2 CPUs), 1.5 ms on
+# the 2-CPU reference VM, checked at the scheduler tick (4 ms at CONFIG_HZ=250); a sleeper keeps
+# its lag up to max(2 x slice, tick) (kernel/sched/fair.c, update_entity_lag), and a waking
+# process that has had less takes the core at once. On the host (benchmarks/cpu_sharing.py), four
+# processes each cycling 2.7 ms of CPU, a 5-ms sleep and 0.7 ms of CPU, with two 0.1-ms cuts in
+# the first burn: 234 cycles/s, core 85% busy, all four runnable 43% of the time, none 15%. This
+# model: 244-246, 84%, 42-44% and 16-17%. The first-come-first-served 4-ms slices it replaced
+# said 294 cycles/s and a core never idle: Flask's saturation 11-22% too high.
+OS_TICK_S, OS_SLICE_S = 0.004, 0.0015
+OS_LAG_S = max(2 * OS_SLICE_S, OS_TICK_S)
 # A core that idled pays for waking (Hardware.wake_cpu_ms) only after a long idle: on the
 # reference VM, fixed work after an idle gap took no extra CPU up to 6 ms, then more the longer
 # the gap, the full extra from 20 ms on (benchmarks/cold_core.py, 2026-12-05: +0.04 ms at 8-10 ms,
@@ -53,7 +58,7 @@ OS_SLICE_S = 0.004
 # cold. So the apps' CPU per request falls from low load to a third of capacity and is flat
 # above it (FastAPI x 1: 3.96 ms at 17%, 3.75 / 3.68 / 3.75 at 34-68%, 3.74 saturated), where
 # every idle paying it had the model's CPU fall all the way to saturation and its capacity 12%
-# too high. The wake costs a linear share between the two (cpu.TimeSliced).
+# too high. The wake costs a linear share between the two (cpu.FairShare).
 WAKE_COLD_S = (0.006, 0.020)
 
 # An awaited driver call resumes its task in two loop iterations: the future's
@@ -202,7 +207,7 @@ class _Model:
         self.gc_collections = [0, 0]
         rng_gc = rng()
 
-        self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S, h.wake_cpu_ms / 1000, WAKE_COLD_S)
+        self.cpu = FairShare(env, h.api_cores, OS_SLICE_S, OS_TICK_S, OS_LAG_S, h.wake_cpu_ms / 1000, WAKE_COLD_S)
         self.embedded_db = b.database == "sqlite"
         self.event_loop = s.model == "async"
         self.trips_per_statement, self.trips_per_checkout = DRIVER_TRIPS[b.database]
@@ -224,6 +229,8 @@ class _Model:
         self.writes = TokenBucket(h.nosql_write_units, h.nosql_burst_s, h.nosql_start_burst_s)
 
         self.gunicorn = s.model in ("sync", "threads")
+        # gthread keeps connections alive between requests; the sync worker closes each
+        self.linger = s.model == "sync"
         if self.gunicorn:
             # gunicorn: every worker blocks in accept() on one listening socket. The
             # kernel hands each connection to the longest-waiting idle worker, so the
@@ -272,7 +279,7 @@ class _Model:
         """
         gil = proc.gil
         if gil is None:
-            yield self.cpu.run(work_s)
+            yield self.cpu.run(work_s, proc.index)
             return
         quantum = self.switch_s if proc.sliced else math.inf
         while work_s > 0:
@@ -281,7 +288,7 @@ class _Model:
             if wait is not None:
                 yield wait
             t0 = self.env.now
-            yield self.cpu.run(q)
+            yield self.cpu.run(q, proc.index)
             gil.release()
             self.hold["gil"] += self.env.now - t0
             work_s -= q
@@ -431,7 +438,7 @@ class _Model:
         if work_s <= 0:
             pass
         elif proc.gil is None:
-            yield self.cpu.run(work_s)
+            yield self.cpu.run(work_s, proc.index)
         else:
             yield from self.cpu_burst(proc, work_s)
         t = env.now
@@ -475,7 +482,7 @@ class _Model:
                     elif not self.embedded_db:
                         yield self.db_cpu.run(db_cpu_s)
                     elif proc.gil is None:  # SQLite: the query's CPU is this process's
-                        yield self.cpu.run(db_cpu_s)
+                        yield self.cpu.run(db_cpu_s, proc.index)
                     else:
                         yield from self.cpu_burst(proc, db_cpu_s)
                     yield from self.loop_trips(proc, self.trips_per_statement, spread)
@@ -514,15 +521,22 @@ class _Model:
         last_s = spread.left if spread is not None else self.framework_s / 2
         if last_s > 0:
             if proc.gil is None:
-                yield self.cpu.run(last_s)
+                yield self.cpu.run(last_s, proc.index)
             else:
                 yield from self.cpu_burst(proc, last_s)
         t_end = env.now
         if trace:
             self._log(rid, "end")
-        self._release(proc, t_start)
         self._record(rid, t_sched, t_start, t_end + self.rtt_s, 503 if error else 200, error, ep, proc.index,
                      cache_hit, throttles, cpu_ms, cache_ms, pool_wait_ms, db_ms, nosql_ms, t_end - t_start)
+        if self.linger:
+            # gunicorn's sync worker closes the connection gracefully (RFC 9112 section 9.6,
+            # gunicorn.util.close_graceful): it half-closes, then waits in poll() for the
+            # client's FIN, one round trip, before it takes the next connection. Off the core:
+            # on the reference VM the worker slept there once a request, 0.07 ms p50 and
+            # 0.13 ms p90 at saturation (perf sched_switch/sched_wakeup, 2026-12-05).
+            yield env.timeout(self.rtt_s)
+        self._release(proc, t_start)
         if not error and background_s > 0 and recipe.deferred:
             # After the response (FastAPI BackgroundTasks, a thread in Flask): the
             # client does not wait. A blocking call in a loop still holds it.
@@ -699,7 +713,10 @@ class _Model:
                             "gc_collections": list(self.gc_collections),
                             # over the whole run: bursts that found a core idle, in full wakes paid
                             # (wake_cpu_ms each; a share after a shorter idle, WAKE_COLD_S)
-                            "api_cpu_wakes": self.cpu.wakes})
+                            "api_cpu_wakes": self.cpu.wakes,
+                            # over the whole run: a process's burst sent back to wait for the core
+                            # (the apps count involuntary context switches, the same thing)
+                            "api_cpu_preemptions": self.cpu.preemptions})
 
     def _rows(self, timeout_s: float) -> dict[str, np.ndarray]:
         """Every request of the run, in the order sent, client timeouts applied."""

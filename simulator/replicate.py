@@ -34,7 +34,7 @@ REPLICATIONS = 4
 
 # meta figures counted over a whole run: the pool sums them, so per-request ratios stay right
 _SUMMED = ("requests_total", "db_connections_opened", "db_connections_closed", "db_connection_cpu_ms",
-           "api_cpu_wakes")
+           "api_cpu_wakes", "api_cpu_preemptions")
 
 
 def replicate(scenario: Scenario, *, replications: int = REPLICATIONS, seed: int = 0,

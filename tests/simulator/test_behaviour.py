@@ -215,7 +215,9 @@ def test_the_clients_connections_bound_what_is_in_flight():
     assert r.throughput_rps == pytest.approx(100.0, rel=0.01)
     assert r.p50_ms > 1000.0  # half the schedule is still waiting for the connection
     roomy = simulate(one.with_knobs(client_connections=4), seed=1, allow_overcommit=True).summary
-    assert roomy.throughput_rps == pytest.approx(200.0, rel=0.01) and roomy.p99_ms < 20.0
+    # no wait for a connection (that took a second above); the two cores are exactly full, and the
+    # four workers share them: a burst stretches to at most twice its 10 ms, plus a tick
+    assert roomy.throughput_rps == pytest.approx(200.0, rel=0.01) and roomy.p99_ms < 25.0
 
 
 def test_connections_churn_only_where_concurrency_passes_the_pool_size():

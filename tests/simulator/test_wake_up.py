@@ -10,8 +10,8 @@ import pytest
 import simpy
 
 from simulator import simulate
-from simulator.cpu import TimeSliced
-from simulator.model import WAKE_COLD_S
+from simulator.cpu import FairShare
+from simulator.model import OS_LAG_S, OS_SLICE_S, OS_TICK_S, WAKE_COLD_S
 from simulator.scenario import Fixed
 
 from .conftest import bare, pure
@@ -19,9 +19,9 @@ from .conftest import bare, pure
 
 def finish_times(jobs: list[tuple[float, float]], wake_s: float,
                  cold_s: tuple[float, float] = (0.0, 0.0)) -> tuple[list[float], float]:
-    """(start, work) jobs on one core with a 4 ms slice; the time each finished, and the wakes."""
+    """(start, work) jobs on one core, as the model shares it; the time each finished, and the wakes."""
     env = simpy.Environment()
-    cpu = TimeSliced(env, 1, 0.004, wake_s, cold_s)
+    cpu = FairShare(env, 1, OS_SLICE_S, OS_TICK_S, OS_LAG_S, wake_s, cold_s)
     done: list[float] = []
 
     def job(start, work):
@@ -54,7 +54,7 @@ def test_cold_bounds_are_checked():
     env = simpy.Environment()
     for bad in ((0.02, 0.006), (-0.001, 0.02)):
         with pytest.raises(ValueError, match="cold_s"):
-            TimeSliced(env, 1, 0.004, 0.001, bad)
+            FairShare(env, 1, OS_SLICE_S, OS_TICK_S, OS_LAG_S, 0.001, bad)
 
 
 def test_a_loop_pays_less_per_request_as_the_load_keeps_its_core_busy():

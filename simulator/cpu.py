@@ -21,7 +21,6 @@ SimPy interrupts.
 
 from __future__ import annotations
 
-import itertools
 import math
 from heapq import heappop, heappush
 
@@ -173,9 +172,9 @@ class FairShare:
         self._floor = 0.0  # the least virtual runtime among runnable processes, never decreasing
         self._heap: list[tuple[float, int, object, float, simpy.Event]] = []  # (vr, seq, owner, work, done)
         self._seq = 0
-        self._anonymous = itertools.count()
         # per core: None when idle, else [owner, work left at `since`, since, picked at, done, token]
         self._cores: list[list | None] = [None] * servers
+        self._busy = 0  # cores running a job
         self._idle_since = [env.now] * servers
         self._token = 0
         self.wakes = 0.0  # full wakes paid: a share for each that found a core only partly cold
@@ -196,20 +195,28 @@ class FairShare:
         if work_s <= 0:
             done.succeed()
             return done
-        self._advance()
+        now = self.env.now
+        dt = now - self._t
+        if dt > 0:  # self._advance(), inline: this is the model's hottest path
+            self.busy_area += dt * self._busy
+            self.jobs_area += dt * self._jobs
+            self._t = now
         self._jobs += 1
         if owner is None:  # a process of its own, forgotten when its job is done
-            owner = ("job", next(self._anonymous))
-        least = self._least()
+            owner = _Anonymous()
+        least = self._least() if self._busy else self._floor
         vr = self._vr.get(owner)
         # a process seen for the first time starts behind every runnable one (CFS's START_DEBIT):
         # it takes no core from them
-        vr = self._most(least) if vr is None else max(vr, least - self.lag_s)
+        if vr is None:
+            vr = self._most(least)
+        elif vr < least - self.lag_s:
+            vr = least - self.lag_s
         self._vr[owner] = vr
         cores = self._cores
-        if None in cores:
+        if self._busy < self.servers:
             i = cores.index(None)
-            cold = self._coldness(self.env.now - self._idle_since[i])
+            cold = self._coldness(now - self._idle_since[i])  # counted at no cost too: calibration needs it
             if cold:
                 self.wakes += cold
                 work_s += self.wake_s * cold
@@ -224,10 +231,12 @@ class FairShare:
         was_empty = not self._heap
         heappush(self._heap, (vr, self._seq, owner, work_s, done))
         self._seq += 1
-        if was_empty:  # someone waits now: the running ones must face the tick
-            for i in range(self.servers):
-                self._settle(i)
-                self._schedule(i)
+        if was_empty:  # someone waits now: a running job that outlasts its next tick must face it
+            now = self.env.now
+            for i, core in enumerate(cores):
+                if core[2] + core[1] > self._next_tick(core[3], now):
+                    self._settle(i)
+                    self._schedule(i)
         return done
 
     def _coldness(self, idle_s: float) -> float:
@@ -239,16 +248,22 @@ class FairShare:
         return (idle_s - self.cold_from_s) / (self.cold_full_s - self.cold_from_s)
 
     def _running_vr(self, i: int) -> float:
-        owner, _, since, *_ = self._cores[i]
-        return self._vr[owner] + (self.env.now - since)
+        core = self._cores[i]
+        return self._vr[core[0]] + (self.env.now - core[2])
 
     def _least(self) -> float:
         """The least virtual runtime among runnable processes (CFS's min_vruntime), kept monotonic."""
-        candidates = [self._running_vr(i) for i, c in enumerate(self._cores) if c is not None]
-        if self._heap:
-            candidates.append(self._heap[0][0])
-        if candidates:
-            self._floor = max(self._floor, min(candidates))
+        if not self._busy:
+            return self._floor  # nothing runs, so nothing waits
+        now, vrs = self.env.now, self._vr
+        least = self._heap[0][0] if self._heap else math.inf
+        for core in self._cores:
+            if core is not None:
+                v = vrs[core[0]] + (now - core[2])
+                if v < least:
+                    least = v
+        if least > self._floor:
+            self._floor = least
         return self._floor
 
     def _most(self, least: float) -> float:
@@ -260,35 +275,52 @@ class FairShare:
         now = self.env.now
         dt = now - self._t
         if dt > 0:
-            self.busy_area += dt * (self.servers - self._cores.count(None))
+            self.busy_area += dt * self._busy
             self.jobs_area += dt * self._jobs
             self._t = now
 
     def _settle(self, i: int) -> None:
         """Credit core ``i``'s running process with the CPU it has had since its last settling."""
         core = self._cores[i]
-        ran = self.env.now - core[2]
+        now = self.env.now
+        ran = now - core[2]
         if ran > 0:
             self._vr[core[0]] += ran
             core[1] -= ran
-            core[2] = self.env.now
+            core[2] = now
 
     def _start(self, i: int, owner: object, work_s: float, done: simpy.Event) -> None:
+        if self._heap:
+            now = self.env.now
+            if self._cores[i] is None:
+                self._busy += 1
+            self._cores[i] = [owner, work_s, now, now, done, 0]
+            self._schedule(i)
+            return
+        # nobody waits: the job runs to its end unless someone comes (self._schedule, inline)
+        if self._cores[i] is None:
+            self._busy += 1
+        self._token += 1
+        token = self._token
         now = self.env.now
-        self._cores[i] = [owner, work_s, now, now, done, 0]
-        self._schedule(i)
+        self._cores[i] = [owner, work_s, now, now, done, token]
+        self.env.timeout(work_s if work_s > 0 else 0.0).callbacks.append(lambda _ev: self._event(i, token))
+
+    def _next_tick(self, picked: float, now: float) -> float:
+        """The first tick after ``now`` at which a job picked at ``picked`` has run its slice."""
+        due = picked + self.slice_s
+        tick = math.ceil((due if due > now else now) / self.tick_s - 1e-9) * self.tick_s
+        return tick if tick > now else tick + self.tick_s
 
     def _schedule(self, i: int) -> None:
         """The next event of core ``i``: its job's end, or the next tick it could be preempted at."""
         core = self._cores[i]
-        now = self.env.now
         delay = core[1]
         if self._heap:
-            due = max(core[3] + self.slice_s, now)
-            tick = math.ceil(due / self.tick_s - 1e-9) * self.tick_s
-            if tick <= now:
-                tick += self.tick_s
-            delay = min(delay, tick - now)
+            now = self.env.now
+            to_tick = self._next_tick(core[3], now) - now
+            if to_tick < delay:
+                delay = to_tick
         self._token += 1
         core[5] = token = self._token
         self.env.timeout(delay if delay > 0 else 0.0).callbacks.append(lambda _ev: self._event(i, token))
@@ -304,8 +336,17 @@ class FairShare:
         core = self._cores[i]
         if core is None or core[5] != token:
             return  # rescheduled since
-        self._advance()
-        self._settle(i)
+        now = self.env.now
+        dt = now - self._t
+        if dt > 0:  # self._advance(), inline
+            self.busy_area += dt * self._busy
+            self.jobs_area += dt * self._jobs
+            self._t = now
+        ran = now - core[2]
+        if ran > 0:  # self._settle(i), inline
+            self._vr[core[0]] += ran
+            core[1] -= ran
+            core[2] = now
         if core[1] > 1e-12:  # a tick: switch to a waiting process that has had less, if any
             if self._heap and self._heap[0][0] < self._vr[core[0]]:
                 self._send_back(i)
@@ -315,7 +356,7 @@ class FairShare:
                 self._schedule(i)
             return
         owner, done = core[0], core[4]
-        if isinstance(owner, tuple) and owner[0] == "job":
+        if owner.__class__ is _Anonymous:
             del self._vr[owner]
         self._jobs -= 1
         if self._heap:  # the next takes the core before anyone woken below can
@@ -323,5 +364,12 @@ class FairShare:
             self._start(i, owner, work, nxt)
         else:
             self._cores[i] = None
-            self._idle_since[i] = self.env.now
+            self._busy -= 1
+            self._idle_since[i] = now
         _fire(done)
+
+
+class _Anonymous:
+    """The process of a job run without an owner: one of its own."""
+
+    __slots__ = ()

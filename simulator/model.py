@@ -230,7 +230,7 @@ class _Model:
 
         self.gunicorn = s.model in ("sync", "threads")
         # gthread keeps connections alive between requests; the sync worker closes each
-        self.linger = s.model == "sync"
+        self.linger = s.model == "sync" and h.network_rtt_ms > 0
         if self.gunicorn:
             # gunicorn: every worker blocks in accept() on one listening socket. The
             # kernel hands each connection to the longest-waiting idle worker, so the

@@ -92,6 +92,13 @@ def _pool_note(measured, simulated) -> str:
             f"simulated {simulated.meta['db_connections_opened'] / max(1, simulated.meta['requests_total']):.3f}")
 
 
+def _preemption_note(simulated) -> str:
+    """The model's preemptions per request, beside the app's involuntary context switches
+    (simulator.cpu.FairShare: a burst sent back to wait for the core)."""
+    n = simulated.meta.get("requests_total") or 0
+    return f", simulated {simulated.meta['api_cpu_preemptions'] / n:.1f}/request" if n else ""
+
+
 def _errors(sim, measured) -> tuple[float, float]:
     return ((sim.p50_ms - measured.summary.p50_ms) / measured.summary.p50_ms,
             (sim.p95_ms - measured.summary.p95_ms) / measured.summary.p95_ms)
@@ -142,7 +149,8 @@ def run_case(file: str, save_to: Path | None = None) -> tuple[list, list]:
         flag = "  UNRELIABLE: " + "; ".join(m.meta["unreliable"]) if m.meta["unreliable"] else ""
         print(f"  {rate:7.1f} {m.summary.p50_ms:9.2f} {sim.p50_ms:8.2f} {e50:+6.0%}   "
               f"{m.summary.p95_ms:9.2f} {sim.p95_ms:8.2f} {e95:+6.0%}   {o50:+6.0%} {o95:+6.0%}  "
-              f"{_cpu_note(m)}, {_speed_note(mid, m)}{_gc_note(m, simulated)}{_pool_note(m, simulated)}{flag}")
+              f"{_cpu_note(m)}{_preemption_note(simulated)}, {_speed_note(mid, m)}{_gc_note(m, simulated)}"
+              f"{_pool_note(m, simulated)}{flag}")
         rows.append((f"{file} p50 @{share:.0%}", e50, 0.10, abs(e50) <= 0.10))
         rows.append((f"{file} p95 @{share:.0%}", e95, 0.20, abs(e95) <= 0.20))
         own.append((f"{file} p50 @{share:.0%}", o50, 0.10, abs(o50) <= 0.10))
@@ -150,11 +158,13 @@ def run_case(file: str, save_to: Path | None = None) -> tuple[list, list]:
     over = round(1.3 * capacity, 1)
     m = measure(scenario.with_knobs(rate_rps=over, duration_s=LONG_DURATION_S), **kw)
     keep(m, "saturation")
-    sim = replicate(fitted.with_knobs(rate_rps=over, duration_s=LONG_DURATION_S), replications=MODEL_RUNS,
-                    allow_overcommit=True).summary
+    simulated = replicate(fitted.with_knobs(rate_rps=over, duration_s=LONG_DURATION_S), replications=MODEL_RUNS,
+                          allow_overcommit=True)
+    sim = simulated.summary
     e = (sim.throughput_rps - m.summary.throughput_rps) / m.summary.throughput_rps
     print(f"  saturation at {over:g} req/s offered: measured {m.summary.throughput_rps:.1f}, simulated "
-          f"{sim.throughput_rps:.1f} req/s ({e:+.0%}); {_cpu_note(m)}, {_speed_note(mid, m)}")
+          f"{sim.throughput_rps:.1f} req/s ({e:+.0%}); {_cpu_note(m)}{_preemption_note(simulated)}, "
+          f"{_speed_note(mid, m)}")
     rows.append((f"{file} saturation", e, 0.10, abs(e) <= 0.10))
     return rows, own
 

@@ -227,17 +227,22 @@ class FairShare:
         if self._running_vr(i) > vr:
             self._send_back(i)
             self._start(i, owner, work_s, done)
+            if len(self._heap) == 1:
+                self._face_ticks()
             return done
-        was_empty = not self._heap
         heappush(self._heap, (vr, self._seq, owner, work_s, done))
         self._seq += 1
-        if was_empty:  # someone waits now: a running job that outlasts its next tick must face it
-            now = self.env.now
-            for i, core in enumerate(cores):
-                if core[2] + core[1] > self._next_tick(core[3], now):
-                    self._settle(i)
-                    self._schedule(i)
+        if len(self._heap) == 1:
+            self._face_ticks()
         return done
+
+    def _face_ticks(self) -> None:
+        """Someone waits now: each running job that outlasts its next tick must face it."""
+        now = self.env.now
+        for i, core in enumerate(self._cores):
+            if core is not None and core[2] + core[1] > self._next_tick(core[3], now):
+                self._settle(i)
+                self._schedule(i)
 
     def _coldness(self, idle_s: float) -> float:
         """The share of a full wake that a core idle for ``idle_s`` costs."""

@@ -118,3 +118,23 @@ def test_a_sync_worker_waits_a_round_trip_for_the_clients_close():
 
     assert saturated("sync") == pytest.approx(1000 / 15, rel=0.02)
     assert saturated("threads") == pytest.approx(1000 / 10, rel=0.02)
+
+
+def test_on_two_cores_a_process_sent_back_waits_no_longer_than_a_tick_for_either():
+    # t=0: C (1 ms) and A (30 ms) run; B, new, waits and takes C's core at 1 ms. At 10 ms C wakes
+    # having had 1 ms and takes the core of A, which had most (10 ms); B has had 9 ms. At the
+    # next tick past its slice (12 ms), B has had 11 ms, more than A, and gives A its core.
+    env = simpy.Environment()
+    cpu = FairShare(env, 2, OS_SLICE_S, OS_TICK_S, OS_LAG_S)
+
+    def job(start, owner, work):
+        yield env.timeout(start)
+        yield cpu.run(work, owner)
+
+    for start, owner, work in ((0.0, "C", 0.001), (0.0, "A", 0.030), (0.0, "B", 0.030), (0.010, "C", 0.030)):
+        env.process(job(start, owner, work))
+    env.run(until=0.0115)
+    assert sorted(core[0] for core in cpu._cores) == ["B", "C"]
+    env.run(until=0.0121)
+    assert sorted(core[0] for core in cpu._cores) == ["A", "C"]
+    assert cpu.preemptions == 2

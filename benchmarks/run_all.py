@@ -35,7 +35,7 @@ def main() -> int:
     host_speed.main(60.0, max(allowed) if allowed is not None else None)
     print("\n== cold core: the CPU the same work takes after the core idled (10 s) ==")
     cold_core.main()
-    print("\n== CPU sharing: worker processes on one core, the host against the model (30 s) ==")
+    print("\n== CPU sharing: worker processes on one core, the host against the model (36 s) ==")
     cpu_sharing.main()
     if "--quick" not in sys.argv:
         print("\n== fidelity: simulated versus measured (about 7 minutes) ==")

@@ -216,7 +216,14 @@ class FairShare:
         cores = self._cores
         if self._busy < self.servers:
             i = cores.index(None)
-            cold = self._coldness(now - self._idle_since[i])  # counted at no cost too: calibration needs it
+            idle = now - self._idle_since[i]
+            # the share of a full wake this idle costs, counted at no cost too: calibration needs it
+            if idle <= 0 or idle < self.cold_from_s:
+                cold = 0.0
+            elif idle >= self.cold_full_s:
+                cold = 1.0
+            else:
+                cold = (idle - self.cold_from_s) / (self.cold_full_s - self.cold_from_s)
             if cold:
                 self.wakes += cold
                 work_s += self.wake_s * cold
@@ -243,14 +250,6 @@ class FairShare:
             if core is not None and core[2] + core[1] > self._next_tick(core[3], now):
                 self._settle(i)
                 self._schedule(i)
-
-    def _coldness(self, idle_s: float) -> float:
-        """The share of a full wake that a core idle for ``idle_s`` costs."""
-        if idle_s <= 0 or idle_s < self.cold_from_s:
-            return 0.0
-        if idle_s >= self.cold_full_s:
-            return 1.0
-        return (idle_s - self.cold_from_s) / (self.cold_full_s - self.cold_from_s)
 
     def _running_vr(self, i: int) -> float:
         core = self._cores[i]

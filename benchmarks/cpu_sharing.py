@@ -38,7 +38,7 @@ from pinning import pinned
 
 from lab_apps import cpu_work
 from simulator.cpu import FairShare
-from simulator.model import OS_LAG_S, OS_SLICE_S, OS_TICK_S
+from simulator.model import OS_LAG_S, OS_SLICE_S, OS_SLICE_TICK_S
 
 # (processes, A, Z, B, cuts): the reference recipe's Flask x 4 (2 ms of CPU in the handler, a
 # 5-ms query wait, about 1.4 ms of framework around them), cut or not; one process as the
@@ -128,7 +128,7 @@ def model(k: int, a: float, z: float, b: float, cuts: int, seconds: float = 30.0
     the model's slice, tick and lag, as ``simulator.model`` shares an API core among worker
     processes), each burn a CPU job of its process and each sleep a wait; one second of warm-up."""
     env = simpy.Environment()
-    cpu = FairShare(env, 1, OS_SLICE_S, OS_TICK_S, OS_LAG_S)
+    cpu = FairShare(env, 1, OS_SLICE_S, OS_SLICE_TICK_S, OS_LAG_S)
     warm = 1.0
     cycles, walls, runnable = [0], [], collections.Counter()
 

@@ -150,13 +150,13 @@ class FairShare:
     follows another at the same instant finds it warm).
     """
 
-    def __init__(self, env: simpy.Environment, servers: int, slice_s: float, tick_s: float, lag_s: float,
+    def __init__(self, env: simpy.Environment, servers: int, slice_s: float, tick_s: float | None, lag_s: float,
                  wake_s: float = 0.0, cold_s: tuple[float, float] = (0.0, 0.0)) -> None:
         if servers < 1:
             raise ValueError(f"servers must be >= 1, got {servers}")
-        for name, value in (("slice_s", slice_s), ("tick_s", tick_s)):
+        for name, value in (("slice_s", slice_s), ("tick_s", 1.0 if tick_s is None else tick_s)):
             if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+                raise ValueError(f"{name} must be > 0 (tick_s None: a slice ends when it runs out), got {value}")
         if not lag_s >= 0:
             raise ValueError(f"lag_s must be >= 0, got {lag_s}")
         if not wake_s >= 0:
@@ -311,8 +311,11 @@ class FairShare:
         self.env.timeout(work_s if work_s > 0 else 0.0).callbacks.append(lambda _ev: self._event(i, token))
 
     def _next_tick(self, picked: float, now: float) -> float:
-        """The first tick after ``now`` at which a job picked at ``picked`` has run its slice."""
+        """The first tick after ``now`` at which a job picked at ``picked`` has run its slice; with
+        no tick (``tick_s`` None), the moment its slice runs out."""
         due = picked + self.slice_s
+        if self.tick_s is None:
+            return due if due > now else now + self.slice_s
         tick = math.ceil((due if due > now else now) / self.tick_s - 1e-9) * self.tick_s
         return tick if tick > now else tick + self.tick_s
 
@@ -357,6 +360,8 @@ class FairShare:
                 _, _, owner, work, done = heappop(self._heap)
                 self._start(i, owner, work, done)
             else:
+                if self.tick_s is None:
+                    core[3] = now  # still the best: a new slice (EEVDF renews its deadline)
                 self._schedule(i)
             return
         owner, done = core[0], core[4]

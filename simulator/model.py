@@ -43,15 +43,19 @@ _BACKLOG, _LIMIT, _POOL, _THROTTLED, _TIMEOUT = 1, 2, 3, 4, 5
 # How Linux shares an API server core among worker processes (cpu.FairShare): by the CPU each
 # has had, remembered across sleeps. EEVDF's base slice scales with log2 CPUs: 1.4 ms on the
 # 2-CPU reference VM (sysctl_sched_base_slice in /sys/kernel/debug/sched/debug, kernel 6.18),
-# checked at the scheduler tick (4 ms: CONFIG_HZ=250 in /proc/config.gz); a sleeper keeps
-# its lag up to max(2 x slice, tick) (kernel/sched/fair.c, update_entity_lag), and a waking
+# and a process that has run its slice gives the core to one that has had less the moment the
+# slice runs out, not at the next 4-ms tick (CONFIG_HZ=250): on the host, a process sharing a core
+# was preempted after 1.40-1.44 ms of running, p10-p90 (perf sched_switch, 2026-12-05); a sleeper
+# keeps its lag up to max(2 x slice, tick) (kernel/sched/fair.c, update_entity_lag), and a waking
 # process that has had less takes the core at once. On the host (benchmarks/cpu_sharing.py), four
 # processes each cycling 2.7 ms of CPU, a 5-ms sleep and 0.7 ms of CPU, with two 0.1-ms cuts in
 # the first burn: 234 cycles/s, core 85% busy, all four runnable 43% of the time, none 15%. This
-# model: 244-246, 84%, 42-44% and 16-17%. The first-come-first-served 4-ms slices it replaced
+# model: 247, 84%, 42-44% and 16%; plain 2.4 / 5 / 0.9 ms: host 236 (79% busy), model 259 (86%;
+# enforcing slices at the tick instead, 292). The first-come-first-served 4-ms slices it replaced
 # said 294 cycles/s and a core never idle: Flask's saturation 11-22% too high.
 OS_TICK_S, OS_SLICE_S = 0.004, 0.0014
 OS_LAG_S = max(2 * OS_SLICE_S, OS_TICK_S)
+OS_SLICE_TICK_S = None  # when a slice's end is enforced: when it runs out (cpu.FairShare's tick_s)
 # A core that idled pays for waking (Hardware.wake_cpu_ms) only after a long idle: on the
 # reference VM, fixed work after an idle gap took no extra CPU up to 6 ms, then more the longer
 # the gap, the full extra from 20 ms on (benchmarks/cold_core.py, 2026-12-05: +0.04 ms at 8-10 ms,
@@ -208,7 +212,8 @@ class _Model:
         self.gc_collections = [0, 0]
         rng_gc = rng()
 
-        self.cpu = FairShare(env, h.api_cores, OS_SLICE_S, OS_TICK_S, OS_LAG_S, h.wake_cpu_ms / 1000, WAKE_COLD_S)
+        self.cpu = FairShare(env, h.api_cores, OS_SLICE_S, OS_SLICE_TICK_S, OS_LAG_S, h.wake_cpu_ms / 1000,
+                             WAKE_COLD_S)
         self.embedded_db = b.database == "sqlite"
         self.event_loop = s.model == "async"
         self.trips_per_statement, self.trips_per_checkout = DRIVER_TRIPS[b.database]

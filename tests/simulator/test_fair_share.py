@@ -9,16 +9,18 @@ import simpy
 
 from simulator import simulate
 from simulator.cpu import FairShare
-from simulator.model import OS_LAG_S, OS_SLICE_S, OS_TICK_S
+from simulator.model import OS_LAG_S, OS_SLICE_S, OS_SLICE_TICK_S, OS_TICK_S
 from simulator.scenario import Fixed
 
 from .conftest import bare, pure
 
 
-def finish_times(jobs: list[tuple[float, str, float]], lag_s: float = OS_LAG_S) -> tuple[dict, FairShare]:
-    """(start, process, work) jobs on one core as the model shares it: when each finished, in ms."""
+def finish_times(jobs: list[tuple[float, str, float]], lag_s: float = OS_LAG_S,
+                 tick_s: float | None = OS_TICK_S) -> tuple[dict, FairShare]:
+    """(start, process, work) jobs on one core with the model's slice and lag: when each finished, in
+    ms. Slices end at a 4-ms tick unless ``tick_s`` says otherwise (the model: when they run out)."""
     env = simpy.Environment()
-    cpu = FairShare(env, 1, OS_SLICE_S, OS_TICK_S, lag_s)
+    cpu = FairShare(env, 1, OS_SLICE_S, tick_s, lag_s)
     done: dict = {}
 
     def job(start, owner, work):
@@ -54,11 +56,11 @@ def test_a_long_sleeper_comes_back_at_most_the_lag_behind():
 
 
 def _cycles(lag_s: float, seconds: float = 20.0) -> tuple[float, float, float]:
-    """Four processes on one core, each cycling 2.7 ms of CPU cut by two 0.16-ms sleeps, a 5.06-ms
+    """Four processes on one core as the model shares it, each cycling 2.7 ms of CPU cut by two 0.16-ms sleeps, a 5.06-ms
     sleep and 0.7 ms of CPU cut once (benchmarks/cpu_sharing.py's cut case): (cycles a second,
     the core's busy share, the share of time with none runnable)."""
     env = simpy.Environment()
-    cpu = FairShare(env, 1, OS_SLICE_S, OS_TICK_S, lag_s)
+    cpu = FairShare(env, 1, OS_SLICE_S, OS_SLICE_TICK_S, lag_s)
     cut, wait = 0.00016, 0.00506
     pieces = [0.0009, cut, 0.0009, cut, 0.0009, wait, 0.00035, cut, 0.00035]
     count, idle = [0], [0, 0]
@@ -138,3 +140,16 @@ def test_on_two_cores_a_process_sent_back_waits_no_longer_than_a_tick_for_either
     env.run(until=0.0121)
     assert sorted(core[0] for core in cpu._cores) == ["A", "C"]
     assert cpu.preemptions == 2
+
+
+def test_the_model_ends_a_slice_when_it_runs_out_not_at_the_tick():
+    """On the host a process sharing a core was preempted after 1.40-1.44 ms of running (p10-p90),
+    its slice, not at the 4-ms tick. A runs from 0; B, new, waits from 0.5 ms, having had as much
+    as A then (0.5). At 1.4 A has had more: B runs to 2.8 (1.9), A to 4.2 (2.8; 0.2 left), B to
+    5.6 (3.3; 0.2 left), A ends at 5.8 and B at 6.0. At the tick, A would have run its 3 ms at once."""
+    jobs = [(0.0, "A", 0.003), (0.0005, "B", 0.003)]
+    done, cpu = finish_times(jobs, tick_s=OS_SLICE_TICK_S)
+    assert done == pytest.approx({("A", 0.0): 5.8, ("B", 0.0005): 6.0})
+    assert cpu.preemptions == 4  # at 1.4, 2.8, 4.2 and 5.6 ms
+    done, _ = finish_times(jobs)
+    assert done == pytest.approx({("A", 0.0): 3.0, ("B", 0.0005): 6.0})

@@ -19,7 +19,8 @@ from .conftest import bare, pure
 
 def finish_times(jobs: list[tuple[float, float]], wake_s: float,
                  cold_s: tuple[float, float] = (0.0, 0.0)) -> tuple[list[float], float]:
-    """(start, work) jobs on one core, as the model shares it; the time each finished, and the wakes."""
+    """(start, work) jobs on one core with the model's slice and lag, slices ending at a 4-ms tick;
+    the time each finished, and the wakes."""
     env = simpy.Environment()
     cpu = FairShare(env, 1, OS_SLICE_S, OS_TICK_S, OS_LAG_S, wake_s, cold_s)
     done: list[float] = []

@@ -204,7 +204,7 @@ class FairShare:
         self._jobs += 1
         if owner is None:  # a process of its own, forgotten when its job is done
             owner = _Anonymous()
-        least = self._least() if self._busy else self._floor
+        least = self._least()
         vr = self._vr.get(owner)
         # a process seen for the first time starts behind every runnable one (CFS's START_DEBIT):
         # it takes no core from them
@@ -294,21 +294,11 @@ class FairShare:
             core[2] = now
 
     def _start(self, i: int, owner: object, work_s: float, done: simpy.Event) -> None:
-        if self._heap:
-            now = self.env.now
-            if self._cores[i] is None:
-                self._busy += 1
-            self._cores[i] = [owner, work_s, now, now, done, 0]
-            self._schedule(i)
-            return
-        # nobody waits: the job runs to its end unless someone comes (self._schedule, inline)
         if self._cores[i] is None:
             self._busy += 1
-        self._token += 1
-        token = self._token
         now = self.env.now
-        self._cores[i] = [owner, work_s, now, now, done, token]
-        self.env.timeout(work_s if work_s > 0 else 0.0).callbacks.append(lambda _ev: self._event(i, token))
+        self._cores[i] = [owner, work_s, now, now, done, 0]
+        self._schedule(i)
 
     def _next_tick(self, picked: float, now: float) -> float:
         """The first tick after ``now`` at which a job picked at ``picked`` has run its slice; with

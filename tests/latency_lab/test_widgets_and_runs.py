@@ -109,7 +109,7 @@ def test_the_model_given_each_runs_cpu_is_simulated_from_that_run(monkeypatch):
     """Comparison.host_drift(): the recorded Flask comparison, each rate simulated again with its
     measured CPU per request: the model so told spends what the run measured, not what the
     calibration's model spends there."""
-    from lab_apps.measure import given_run_cpu
+    from lab_apps.measure import given_run_cpu, speed_change
     from simulator import REPLICATIONS, replicate
 
     monkeypatch.setenv("LAB_MODE", "replay")
@@ -125,7 +125,11 @@ def test_the_model_given_each_runs_cpu_is_simulated_from_that_run(monkeypatch):
     spent = given.summary.utilisation["api_cpu"] * given.scenario.hardware.api_cores * 1000 / given.summary.throughput_rps
     assert spent == pytest.approx(d["run_cpu_ms"], rel=0.03)
     assert "run CPU ms" in c.host_drift_table().splitlines()[0]
-    assert d["speed"] is None and " n/a " in c.host_drift_table().splitlines()[-1]  # recorded before X-Lab-Speed
+    # how fast the host ran Python in the run, against the CPU calibration run (the apps' X-Lab-Speed)
+    assert d["speed"] == pytest.approx(speed_change(top.measured, c.cpu_calibration))
+    assert f"{d['speed']:+.0%}" in c.host_drift_table().splitlines()[-1]
+    older = runs.comparison("compare_fastapi_async1")  # recorded before the apps sent X-Lab-Speed
+    assert older.host_drift()[-1]["speed"] is None and " n/a " in older.host_drift_table().splitlines()[-1]
 
 
 def test_runs_bad_names_and_kinds():

@@ -12,9 +12,10 @@ and writes. It reports, for the host:
   work waits shows as time with none runnable, and processes in lockstep as time with all K;
 * the wall time of the A-ms burn (its CPU phase stretched by the others');
 
-and beside them the same closed cycle, cuts included, on the model's CPU (``simulator.cpu.
-FairShare`` with the model's slice, tick and lag, as ``simulator.model`` shares a core among
-worker processes),
+and beside them the same closed cycle, cuts included, on the model's CPU as ``simulator.model``
+shares a core among worker processes: "fair" (``simulator.cpu.FairShare`` with the model's slice,
+tick and lag: the workers fall into step) and "round-robin" (``TimeSliced``: turns in 1.4-ms
+slices, out of step), the two ways of ``Hardware.api_cpu_sharing`` that calibration chooses between,
 and under processor sharing (the machine-repairman queue, exact for any distribution of the CPU
 by the BCMP theorem). The ratio host / model is the model's error on the bare scheduler: the
 part of Flask's saturation it must get right before anything on top of it.
@@ -37,7 +38,7 @@ import simpy
 from pinning import pinned
 
 from lab_apps import cpu_work
-from simulator.cpu import FairShare
+from simulator.cpu import FairShare, TimeSliced
 from simulator.model import OS_LAG_S, OS_SLICE_S, OS_SLICE_TICK_S
 
 # (processes, A, Z, B, cuts): the reference recipe's Flask x 4 (2 ms of CPU in the handler, a
@@ -123,12 +124,16 @@ def host(k: int, a: float, z: float, b: float, cuts: int, cpu: int, seconds: flo
             "burn_wall_p50": float(np.median(walls)) if walls.size else math.nan}
 
 
-def model(k: int, a: float, z: float, b: float, cuts: int, seconds: float = 30.0) -> dict:
-    """The same closed cycle, cuts included, on the model's CPU (``simulator.cpu.FairShare`` with
-    the model's slice, tick and lag, as ``simulator.model`` shares an API core among worker
-    processes), each burn a CPU job of its process and each sleep a wait; one second of warm-up."""
+def model(k: int, a: float, z: float, b: float, cuts: int, seconds: float = 30.0, sharing: str = "fair") -> dict:
+    """The same closed cycle, cuts included, on the model's CPU as ``simulator.model`` shares an API
+    core among worker processes: ``sharing`` "fair" (``simulator.cpu.FairShare`` with the model's
+    slice, tick and lag) or "round-robin" (``TimeSliced`` in the model's slices); each burn a CPU
+    job of its process and each sleep a wait; one second of warm-up."""
     env = simpy.Environment()
-    cpu = FairShare(env, 1, OS_SLICE_S, OS_SLICE_TICK_S, OS_LAG_S)
+    if sharing == "fair":
+        cpu = FairShare(env, 1, OS_SLICE_S, OS_SLICE_TICK_S, OS_LAG_S)
+    else:
+        cpu = TimeSliced(env, 1, OS_SLICE_S)
     warm = 1.0
     cycles, walls, runnable = [0], [], collections.Counter()
 
@@ -179,21 +184,23 @@ def main(seconds: float = 5.0, cpu: int | None = None) -> list[tuple]:
     if sampler is None:
         print("one CPU only: the sampler shares it with the processes it samples, and slows them")
     print(f"{len(cpus)} CPUs; the processes on CPU {cpu}, the sampler on CPU {sampler}; {seconds:g} s a case")
-    print(f"  {'K':>2} {'cycle (ms)':<22} {'host/s':>7} {'busy':>5} {'model/s':>8} {'busy':>5} {'PS/s':>6}"
-          f"  {'host/model':>10}  {'A wall p50 host, model':>23}  runnable (share of time with n): host; model")
+    print(f"  {'K':>2} {'cycle (ms)':<22} {'host/s':>7} {'busy':>5} {'model/s':>8} {'busy':>5} {'RR/s':>6} {'busy':>5}"
+          f" {'PS/s':>6}  {'host/model':>10}  {'A wall p50 host, model':>23}  runnable (share of time with n): "
+          "host; model")
     rows = []
     for k, a, z, b, cuts in CASES:
         h = host(k, a, z, b, cuts, cpu, seconds, sampler)
         m = model(k, a, z, b, cuts)
+        rr = model(k, a, z, b, cuts, sharing="round-robin")
         ps = processor_sharing(k, a, z, b, cuts)
         label = f"{a:g} / {z:g} / {b:g}" + (f", {cuts} cuts" if cuts else "")
         ratio = h["cycles_per_s"] / m["cycles_per_s"]
         share = (" ".join(f"{n}:{v:.0%}" for n, v in h["runnable"].items()) + "; model "
                  + " ".join(f"{n}:{v:.0%}" for n, v in m["runnable"].items()))
         print(f"  {k:>2} {label:<22} {h['cycles_per_s']:7.1f} {h['busy']:5.0%} {m['cycles_per_s']:8.1f} "
-              f"{m['busy']:5.0%} {ps:6.1f}  {ratio:10.2f}  {h['burn_wall_p50']:10.2f} {m['burn_wall_p50']:7.2f} ms"
+              f"{m['busy']:5.0%} {rr['cycles_per_s']:6.1f} {rr['busy']:5.0%} {ps:6.1f}  {ratio:10.2f}  {h['burn_wall_p50']:10.2f} {m['burn_wall_p50']:7.2f} ms"
               f"   {share}")
-        rows.append((k, label, h, m, ps))
+        rows.append((k, label, h, m, ps, rr))
     return rows
 
 

@@ -6,6 +6,11 @@ remembers across its sleeps what it has had. Identical workers so served keep
 the same point of their cycle, burn together and wait together, and the core
 idles while all of them wait.
 
+``TimeSliced``: the same cores as a host shares them when bursts take turns, first
+come, first served, in short slices, a waking process waiting its turn: the workers'
+bursts stay out of step and the core idles only when every worker waits. Which of the
+two a host does is measured (``lab_apps.measure.calibrate``).
+
 ``ProcessorSharing``: the classic model for many runnable jobs in short slices
 (the DB server's backends): with ``n`` runnable jobs on ``c`` cores each one
 progresses at rate ``min(1, c / n)``.
@@ -22,11 +27,12 @@ SimPy interrupts.
 from __future__ import annotations
 
 import math
+from collections import deque
 from heapq import heappop, heappush
 
 import simpy
 
-__all__ = ["FairShare", "ProcessorSharing"]
+__all__ = ["FairShare", "ProcessorSharing", "TimeSliced"]
 
 
 class ProcessorSharing:
@@ -366,6 +372,107 @@ class FairShare:
             self._busy -= 1
             self._idle_since[i] = now
         _fire(done)
+
+
+class TimeSliced:
+    """``servers`` cores shared in time slices, first come, first served (round robin).
+
+    A job runs on a free core for up to ``slice_s``; with work left and others waiting it goes to
+    the back of the queue. A process that wakes waits its turn: no one is preempted for it. A
+    burst shorter than the slice runs to its end (M/D/1 for short bursts); bursts far longer than
+    the slice share the core as processor sharing does. Worker processes taking turns stay out of
+    step. This is how the lab's host shared a core on another day (``benchmarks/cpu_sharing.py``,
+    2026-12-06: four processes cycling 2.7 ms of CPU, a 5-ms sleep and 0.7 ms of CPU, 283
+    cycles/s with the core 100% busy, the 2.7-ms burst 6.9 ms long; 1.4-ms slices here: 294, 100%,
+    6.1 ms; ``FairShare``: 255, 87%, 9.2 ms), and Flask's four workers with it (saturated with
+    their core 98% busy; preempted 1.2-1.7 times a request, these slices 0.5-1.7 times).
+
+    ``owner`` is accepted for ``FairShare``'s interface and not used: turns do not depend on who
+    has had the CPU. The wake-up cost is ``FairShare``'s.
+    """
+
+    def __init__(self, env: simpy.Environment, servers: int, slice_s: float, wake_s: float = 0.0,
+                 cold_s: tuple[float, float] = (0.0, 0.0)) -> None:
+        if servers < 1:
+            raise ValueError(f"servers must be >= 1, got {servers}")
+        if not slice_s > 0:
+            raise ValueError(f"slice_s must be > 0, got {slice_s}")
+        if not wake_s >= 0:
+            raise ValueError(f"wake_s must be >= 0, got {wake_s}")
+        if not 0 <= cold_s[0] <= cold_s[1]:
+            raise ValueError(f"cold_s must be (from, full) with 0 <= from <= full, got {cold_s}")
+        self.env = env
+        self.servers = servers
+        self.slice_s = slice_s
+        self.wake_s = wake_s
+        self.cold_from_s, self.cold_full_s = cold_s
+        self._idle_since = [env.now] * servers  # when each idle core went idle
+        self.wakes = 0.0  # full wakes paid: a share for each that found a core only partly cold
+        self.preemptions = 0  # a job sent to the back of the queue with work left
+        self._queue: deque[tuple[float, simpy.Event]] = deque()
+        self._running = 0
+        self._jobs = 0
+        self._t = env.now
+        self.busy_area = 0.0
+        self.jobs_area = 0.0
+
+    @property
+    def jobs(self) -> int:
+        """Jobs running or waiting for a core."""
+        return self._jobs
+
+    def run(self, work_s: float, owner: object = None) -> simpy.Event:
+        """An event that fires once ``work_s`` seconds of CPU have been served."""
+        done = self.env.event()
+        if work_s <= 0:
+            done.succeed()
+            return done
+        self._advance()
+        self._jobs += 1
+        if self._running < self.servers:
+            idle = self.env.now - self._idle_since.pop()
+            if idle <= 0 or idle < self.cold_from_s:
+                cold = 0.0
+            elif idle >= self.cold_full_s:
+                cold = 1.0
+            else:
+                cold = (idle - self.cold_from_s) / (self.cold_full_s - self.cold_from_s)
+            if cold:
+                self.wakes += cold
+                work_s += self.wake_s * cold
+            self._start(work_s, done)
+        else:
+            self._queue.append((work_s, done))
+        return done
+
+    def _advance(self) -> None:
+        now = self.env.now
+        dt = now - self._t
+        if dt > 0:
+            self.busy_area += dt * self._running
+            self.jobs_area += dt * self._jobs
+            self._t = now
+
+    def _start(self, work_s: float, done: simpy.Event) -> None:
+        self._running += 1
+        ran = work_s if work_s <= self.slice_s else self.slice_s
+        self.env.timeout(ran).callbacks.append(lambda _ev: self._end_slice(work_s - ran, done))
+
+    def _end_slice(self, left_s: float, done: simpy.Event) -> None:
+        self._advance()
+        self._running -= 1
+        finished = left_s <= 1e-12
+        if not finished:
+            if self._queue:
+                self.preemptions += 1
+            self._queue.append((left_s, done))
+        if self._queue:  # the next job takes the core before anyone woken below can
+            self._start(*self._queue.popleft())
+        else:
+            self._idle_since.append(self.env.now)
+        if finished:
+            self._jobs -= 1
+            _fire(done)
 
 
 class _Anonymous:

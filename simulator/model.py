@@ -27,7 +27,7 @@ import numpy as np
 import simpy
 
 from .backends import TokenBucket, TtlCache, ZipfKeys
-from .cpu import FairShare, ProcessorSharing
+from .cpu import FairShare, ProcessorSharing, TimeSliced
 from .distributions import Draws
 from .locks import Semaphore, Task
 from .result import COLUMNS, Result, in_window, summarise
@@ -51,8 +51,11 @@ _BACKLOG, _LIMIT, _POOL, _THROTTLED, _TIMEOUT = 1, 2, 3, 4, 5
 # processes each cycling 2.7 ms of CPU, a 5-ms sleep and 0.7 ms of CPU, with two 0.1-ms cuts in
 # the first burn: 234 cycles/s, core 85% busy, all four runnable 43% of the time, none 15%. This
 # model: 247, 84%, 42-44% and 16%; plain 2.4 / 5 / 0.9 ms: host 236 (79% busy), model 259 (86%;
-# enforcing slices at the tick instead, 292). The first-come-first-served 4-ms slices it replaced
-# said 294 cycles/s and a core never idle: Flask's saturation 11-22% too high.
+# enforcing slices at the tick instead, 292). On another day (kernel build v1272, 2026-12-06)
+# the same host kept the plain cycle out of step, 283 cycles/s with the core 100% busy, and the
+# 4 Flask workers saturated with their core 98% busy: as bursts taking turns in 1.4-ms slices do
+# (294 cycles/s, 100%): Hardware.api_cpu_sharing "round-robin" (cpu.TimeSliced), which
+# calibrate() picks when a run near capacity says so.
 OS_TICK_S, OS_SLICE_S = 0.004, 0.0014
 OS_LAG_S = max(2 * OS_SLICE_S, OS_TICK_S)
 OS_SLICE_TICK_S = None  # when a slice's end is enforced: when it runs out (cpu.FairShare's tick_s)
@@ -212,8 +215,11 @@ class _Model:
         self.gc_collections = [0, 0]
         rng_gc = rng()
 
-        self.cpu = FairShare(env, h.api_cores, OS_SLICE_S, OS_SLICE_TICK_S, OS_LAG_S, h.wake_cpu_ms / 1000,
-                             WAKE_COLD_S)
+        if h.api_cpu_sharing == "fair":
+            self.cpu = FairShare(env, h.api_cores, OS_SLICE_S, OS_SLICE_TICK_S, OS_LAG_S, h.wake_cpu_ms / 1000,
+                                 WAKE_COLD_S)
+        else:  # "round-robin": bursts take turns in base slices (OS_SLICE_S), out of step
+            self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S, h.wake_cpu_ms / 1000, WAKE_COLD_S)
         self.embedded_db = b.database == "sqlite"
         self.event_loop = s.model == "async"
         self.trips_per_statement, self.trips_per_checkout = DRIVER_TRIPS[b.database]

@@ -28,6 +28,7 @@ __all__ = [
     "Scenario",
     "ScenarioDoesNotFit",
     "SERVER_MODELS",
+    "CPU_SHARING",
     "CACHE_MODES",
     "DATABASES",
     "ARRIVALS",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 SERVER_MODELS = ("sync", "threads", "async", "threadpool", "async-blocking")
+CPU_SHARING = ("fair", "round-robin")  # Hardware.api_cpu_sharing
 ASYNC_MODELS = ("async", "threadpool", "async-blocking")
 CACHE_MODES = ("off", "local", "redis")
 DATABASES = ("sqlite", "postgresql")
@@ -102,6 +104,12 @@ class Hardware:
     # at 8% of a core, 4.1-4.4 ms at 85%, on the same recipe). Paid in full after a long idle, a
     # share after a shorter one, nothing after a short one (model.WAKE_COLD_S).
     wake_cpu_ms: float = 0.0
+    # How the OS shares an API core among worker processes (CPU_SHARING): "fair", by the CPU each
+    # has had, a waking one taking the core at once, so identical workers fall into step and the
+    # core idles while all of them wait (cpu.FairShare); "round-robin", bursts taking turns in
+    # slices, first come first served, so the workers stay out of step (cpu.TimeSliced). The
+    # lab's host has done each, on different days; calibrate() tells which from a run near capacity.
+    api_cpu_sharing: str = "fair"
 
     def __post_init__(self) -> None:
         c = "Hardware"
@@ -117,6 +125,7 @@ class Hardware:
         _set(self, "nosql_start_burst_s", _num(c, "nosql_start_burst_s", self.nosql_start_burst_s, 0, self.nosql_burst_s))
         _set(self, "network_rtt_ms", _num(c, "network_rtt_ms", self.network_rtt_ms, 0))
         _set(self, "wake_cpu_ms", _num(c, "wake_cpu_ms", self.wake_cpu_ms, 0, 100))
+        _set(self, "api_cpu_sharing", _choice(c, "api_cpu_sharing", self.api_cpu_sharing, CPU_SHARING))
 
 
 CPYTHON_GC_THRESHOLD = 700  # gc.get_threshold()[0] by default

@@ -56,21 +56,27 @@ def test_cpu_shared_by_many_processes_is_an_m_m_1_queue():
     assert response == pytest.approx(mm1_ps_response_s(rate, service_s), rel=0.05)
 
 
+@pytest.mark.parametrize("sharing", ["fair", "round-robin"])
 @pytest.mark.parametrize(("slice_ms", "expected_ms"), [
     (4.0, 1.0 + 0.7 * 1.0 / (2 * (1 - 0.7))),  # slices longer than the bursts: FIFO, Pollaczek-Khinchine
     (0.02, 1.0 / (1 - 0.7)),  # slices far shorter: processor sharing, S / (1 - rho)
 ])
-def test_fair_share_runs_short_bursts_of_new_processes_first_come_first_served(slice_ms, expected_ms):
+def test_both_ways_of_sharing_run_short_bursts_of_new_processes_first_come_first_served(sharing, slice_ms,
+                                                                                        expected_ms):
     """Fixed 1 ms bursts at rho = 0.7 on one core, each from a process that has not run before: under
-    tick-long slices the mean response is M/D/1's (2.17 ms), under far shorter ones processor
-    sharing's (3.33 ms). Processes that have had less than others come first; new ones have had
-    the same, so they queue in order."""
+    slices longer than a burst the mean response is M/D/1's (2.17 ms), under far shorter ones
+    processor sharing's (3.33 ms). Fairly shared, processes that have had less than others come
+    first, and new ones have had the same, so they queue in order; taking turns, they queue in
+    order anyway (Hardware.api_cpu_sharing)."""
     import simpy
 
-    from simulator.cpu import FairShare
+    from simulator.cpu import FairShare, TimeSliced
 
     env = simpy.Environment()
-    core = FairShare(env, 1, slice_ms / 1000, slice_ms / 1000, 0.004)
+    if sharing == "fair":
+        core = FairShare(env, 1, slice_ms / 1000, slice_ms / 1000, 0.004)
+    else:
+        core = TimeSliced(env, 1, slice_ms / 1000)
     rng = np.random.default_rng(7)
     responses = []
 

@@ -10,19 +10,25 @@ import pytest
 import simpy
 
 from simulator import simulate
-from simulator.cpu import FairShare
+from simulator.cpu import FairShare, TimeSliced
 from simulator.model import OS_LAG_S, OS_SLICE_S, OS_TICK_S, WAKE_COLD_S
 from simulator.scenario import Fixed
 
 from .conftest import bare, pure
 
+SHARINGS = ("fair", "round-robin")
 
-def finish_times(jobs: list[tuple[float, float]], wake_s: float,
-                 cold_s: tuple[float, float] = (0.0, 0.0)) -> tuple[list[float], float]:
-    """(start, work) jobs on one core with the model's slice and lag, slices ending at a 4-ms tick;
-    the time each finished, and the wakes."""
+
+def finish_times(jobs: list[tuple[float, float]], wake_s: float, cold_s: tuple[float, float] = (0.0, 0.0),
+                 sharing: str = "fair") -> tuple[list[float], float]:
+    """(start, work) jobs on one core, the time each finished, and the wakes: fairly shared with the
+    model's slice and lag, slices ending at a 4-ms tick; or taking turns in 4-ms slices (no burst
+    here is cut: the wake-up cost is what is tested)."""
     env = simpy.Environment()
-    cpu = FairShare(env, 1, OS_SLICE_S, OS_TICK_S, OS_LAG_S, wake_s, cold_s)
+    if sharing == "fair":
+        cpu = FairShare(env, 1, OS_SLICE_S, OS_TICK_S, OS_LAG_S, wake_s, cold_s)
+    else:
+        cpu = TimeSliced(env, 1, OS_TICK_S, wake_s, cold_s)
     done: list[float] = []
 
     def job(start, work):
@@ -36,17 +42,21 @@ def finish_times(jobs: list[tuple[float, float]], wake_s: float,
     return done, cpu.wakes
 
 
-def test_only_bursts_that_find_the_core_idle_pay_to_wake_it():
+@pytest.mark.parametrize("sharing", SHARINGS)
+def test_only_bursts_that_find_the_core_idle_pay_to_wake_it(sharing):
     # t=1 ms: idle core, pays 0.5: done at 1 + 0.5 + 2 = 3.5. t=2: queued behind it, warm: 3.5 + 2 = 5.5.
     # t=10: idle since 5.5, pays again: 12.5. t=12.5: the core is idle at that very instant: warm, 13.5.
-    done, wakes = finish_times([(0.001, 0.002), (0.002, 0.002), (0.010, 0.002), (0.0125, 0.001)], 0.0005)
+    done, wakes = finish_times([(0.001, 0.002), (0.002, 0.002), (0.010, 0.002), (0.0125, 0.001)], 0.0005,
+                               sharing=sharing)
     assert done == [3.5, 5.5, 12.5, 13.5]
     assert wakes == 2
 
 
-def test_a_wake_costs_a_share_that_grows_with_the_idle_before_it():
+@pytest.mark.parametrize("sharing", SHARINGS)
+def test_a_wake_costs_a_share_that_grows_with_the_idle_before_it(sharing):
     # idle 5 ms (under 6): warm. Idle 13 ms: half of 1 ms. Idle 25 ms: all of it. A share counts as a share.
-    done, wakes = finish_times([(0.0, 0.001), (0.006, 0.001), (0.020, 0.001), (0.0465, 0.001)], 0.001, (0.006, 0.020))
+    done, wakes = finish_times([(0.0, 0.001), (0.006, 0.001), (0.020, 0.001), (0.0465, 0.001)], 0.001, (0.006, 0.020),
+                               sharing=sharing)
     assert done == pytest.approx([1.0, 7.0, 21.5, 48.5])  # the first finds the core idle since t=0: warm
     assert wakes == pytest.approx(1.5)
 
@@ -56,6 +66,8 @@ def test_cold_bounds_are_checked():
     for bad in ((0.02, 0.006), (-0.001, 0.02)):
         with pytest.raises(ValueError, match="cold_s"):
             FairShare(env, 1, OS_SLICE_S, OS_TICK_S, OS_LAG_S, 0.001, bad)
+        with pytest.raises(ValueError, match="cold_s"):
+            TimeSliced(env, 1, OS_SLICE_S, 0.001, bad)
 
 
 def test_a_loop_pays_less_per_request_as_the_load_keeps_its_core_busy():

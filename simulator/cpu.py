@@ -129,7 +129,58 @@ def _fire(event: simpy.Event) -> None:
         callback(event)
 
 
-class FairShare:
+class _SharedCores:
+    """What both ways of sharing the API cores keep: ``servers`` cores sliced at ``slice_s``, the
+    cost of waking an idle one (``wake_s`` once it has idled ``cold_s[1]`` or longer, nothing under
+    ``cold_s[0]``, a linear share between), and the counters the model reads."""
+
+    def __init__(self, env: simpy.Environment, servers: int, slice_s: float, wake_s: float,
+                 cold_s: tuple[float, float]) -> None:
+        if servers < 1:
+            raise ValueError(f"servers must be >= 1, got {servers}")
+        if not slice_s > 0:
+            raise ValueError(f"slice_s must be > 0, got {slice_s}")
+        if not wake_s >= 0:
+            raise ValueError(f"wake_s must be >= 0, got {wake_s}")
+        if not 0 <= cold_s[0] <= cold_s[1]:
+            raise ValueError(f"cold_s must be (from, full) with 0 <= from <= full, got {cold_s}")
+        self.env = env
+        self.servers = servers
+        self.slice_s = slice_s
+        self.wake_s = wake_s
+        self.cold_from_s, self.cold_full_s = cold_s
+        self._idle_since = [env.now] * servers  # when each idle core went idle
+        self.wakes = 0.0  # full wakes paid: a share for each that found a core only partly cold
+        self.preemptions = 0  # a running job sent back to wait with work left
+        self._busy = 0  # cores running a job
+        self._jobs = 0
+        self._t = env.now
+        self.busy_area = 0.0  # integral of busy cores over time
+        self.jobs_area = 0.0  # integral of jobs running or waiting over time
+
+    @property
+    def jobs(self) -> int:
+        """Jobs running or waiting for a core."""
+        return self._jobs
+
+    def _advance(self) -> None:
+        now = self.env.now
+        dt = now - self._t
+        if dt > 0:
+            self.busy_area += dt * self._busy
+            self.jobs_area += dt * self._jobs
+            self._t = now
+
+    def _cold_share(self, idle_s: float) -> float:
+        """The share of a full wake a core idle for ``idle_s`` costs (FairShare.run has it inline)."""
+        if idle_s <= 0 or idle_s < self.cold_from_s:
+            return 0.0
+        if idle_s >= self.cold_full_s:
+            return 1.0
+        return (idle_s - self.cold_from_s) / (self.cold_full_s - self.cold_from_s)
+
+
+class FairShare(_SharedCores):
     """``servers`` cores shared among processes as Linux's fair scheduler shares them: by the CPU
     each process has received, which it remembers across the process's sleeps.
 
@@ -158,42 +209,19 @@ class FairShare:
 
     def __init__(self, env: simpy.Environment, servers: int, slice_s: float, tick_s: float | None, lag_s: float,
                  wake_s: float = 0.0, cold_s: tuple[float, float] = (0.0, 0.0)) -> None:
-        if servers < 1:
-            raise ValueError(f"servers must be >= 1, got {servers}")
-        for name, value in (("slice_s", slice_s), ("tick_s", 1.0 if tick_s is None else tick_s)):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0 (tick_s None: a slice ends when it runs out), got {value}")
+        if tick_s is not None and not tick_s > 0:
+            raise ValueError(f"tick_s must be > 0 (None: a slice ends when it runs out), got {tick_s}")
         if not lag_s >= 0:
             raise ValueError(f"lag_s must be >= 0, got {lag_s}")
-        if not wake_s >= 0:
-            raise ValueError(f"wake_s must be >= 0, got {wake_s}")
-        if not 0 <= cold_s[0] <= cold_s[1]:
-            raise ValueError(f"cold_s must be (from, full) with 0 <= from <= full, got {cold_s}")
-        self.env = env
-        self.servers = servers
-        self.slice_s, self.tick_s, self.lag_s = slice_s, tick_s, lag_s
-        self.wake_s = wake_s
-        self.cold_from_s, self.cold_full_s = cold_s
+        super().__init__(env, servers, slice_s, wake_s, cold_s)
+        self.tick_s, self.lag_s = tick_s, lag_s
         self._vr: dict = {}  # owner -> CPU received (its virtual runtime), up to its running job's start
         self._floor = 0.0  # the least virtual runtime among runnable processes, never decreasing
         self._heap: list[tuple[float, int, object, float, simpy.Event]] = []  # (vr, seq, owner, work, done)
         self._seq = 0
         # per core: None when idle, else [owner, work left at `since`, since, picked at, done, token]
         self._cores: list[list | None] = [None] * servers
-        self._busy = 0  # cores running a job
-        self._idle_since = [env.now] * servers
         self._token = 0
-        self.wakes = 0.0  # full wakes paid: a share for each that found a core only partly cold
-        self.preemptions = 0  # a running job sent back to wait (by a waking process, or at a tick)
-        self._jobs = 0
-        self._t = env.now
-        self.busy_area = 0.0
-        self.jobs_area = 0.0
-
-    @property
-    def jobs(self) -> int:
-        """Jobs running or waiting for a core."""
-        return self._jobs
 
     def run(self, work_s: float, owner: object = None) -> simpy.Event:
         """An event that fires once ``work_s`` seconds of CPU have been served to ``owner``."""
@@ -281,14 +309,6 @@ class FairShare:
         return max([self._running_vr(i) for i, c in enumerate(self._cores) if c is not None]
                    + [entry[0] for entry in self._heap], default=least)
 
-    def _advance(self) -> None:
-        now = self.env.now
-        dt = now - self._t
-        if dt > 0:
-            self.busy_area += dt * self._busy
-            self.jobs_area += dt * self._jobs
-            self._t = now
-
     def _settle(self, i: int) -> None:
         """Credit core ``i``'s running process with the CPU it has had since its last settling."""
         core = self._cores[i]
@@ -374,7 +394,7 @@ class FairShare:
         _fire(done)
 
 
-class TimeSliced:
+class TimeSliced(_SharedCores):
     """``servers`` cores shared in time slices, first come, first served (round robin).
 
     A job runs on a free core for up to ``slice_s``; with work left and others waiting it goes to
@@ -393,33 +413,8 @@ class TimeSliced:
 
     def __init__(self, env: simpy.Environment, servers: int, slice_s: float, wake_s: float = 0.0,
                  cold_s: tuple[float, float] = (0.0, 0.0)) -> None:
-        if servers < 1:
-            raise ValueError(f"servers must be >= 1, got {servers}")
-        if not slice_s > 0:
-            raise ValueError(f"slice_s must be > 0, got {slice_s}")
-        if not wake_s >= 0:
-            raise ValueError(f"wake_s must be >= 0, got {wake_s}")
-        if not 0 <= cold_s[0] <= cold_s[1]:
-            raise ValueError(f"cold_s must be (from, full) with 0 <= from <= full, got {cold_s}")
-        self.env = env
-        self.servers = servers
-        self.slice_s = slice_s
-        self.wake_s = wake_s
-        self.cold_from_s, self.cold_full_s = cold_s
-        self._idle_since = [env.now] * servers  # when each idle core went idle
-        self.wakes = 0.0  # full wakes paid: a share for each that found a core only partly cold
-        self.preemptions = 0  # a job sent to the back of the queue with work left
+        super().__init__(env, servers, slice_s, wake_s, cold_s)
         self._queue: deque[tuple[float, simpy.Event]] = deque()
-        self._running = 0
-        self._jobs = 0
-        self._t = env.now
-        self.busy_area = 0.0
-        self.jobs_area = 0.0
-
-    @property
-    def jobs(self) -> int:
-        """Jobs running or waiting for a core."""
-        return self._jobs
 
     def run(self, work_s: float, owner: object = None) -> simpy.Event:
         """An event that fires once ``work_s`` seconds of CPU have been served."""
@@ -429,14 +424,8 @@ class TimeSliced:
             return done
         self._advance()
         self._jobs += 1
-        if self._running < self.servers:
-            idle = self.env.now - self._idle_since.pop()
-            if idle <= 0 or idle < self.cold_from_s:
-                cold = 0.0
-            elif idle >= self.cold_full_s:
-                cold = 1.0
-            else:
-                cold = (idle - self.cold_from_s) / (self.cold_full_s - self.cold_from_s)
+        if self._busy < self.servers:
+            cold = self._cold_share(self.env.now - self._idle_since.pop())
             if cold:
                 self.wakes += cold
                 work_s += self.wake_s * cold
@@ -445,22 +434,14 @@ class TimeSliced:
             self._queue.append((work_s, done))
         return done
 
-    def _advance(self) -> None:
-        now = self.env.now
-        dt = now - self._t
-        if dt > 0:
-            self.busy_area += dt * self._running
-            self.jobs_area += dt * self._jobs
-            self._t = now
-
     def _start(self, work_s: float, done: simpy.Event) -> None:
-        self._running += 1
+        self._busy += 1
         ran = work_s if work_s <= self.slice_s else self.slice_s
         self.env.timeout(ran).callbacks.append(lambda _ev: self._end_slice(work_s - ran, done))
 
     def _end_slice(self, left_s: float, done: simpy.Event) -> None:
         self._advance()
-        self._running -= 1
+        self._busy -= 1
         finished = left_s <= 1e-12
         if not finished:
             if self._queue:

@@ -256,18 +256,17 @@ def _fit_sharing(fitted: Scenario, run: Result) -> Scenario:
     measured = run.summary
 
     def miss(sharing: str) -> float:
-        sim = replicate(fitted.with_knobs(api_cpu_sharing=sharing, rate_rps=max(run.summary.throughput_rps, 0.1)),
-                        seed=1, replications=SHARING_REPLICATIONS, allow_overcommit=True).summary
+        sim = _model_at(fitted.with_knobs(api_cpu_sharing=sharing), run, SHARING_REPLICATIONS).summary
         ratios = (sim.p50_ms / measured.p50_ms, sim.p95_ms / measured.p95_ms)
         return sum(abs(math.log(r)) if r > 0 and math.isfinite(r) else math.inf for r in ratios)
 
     return fitted.with_knobs(api_cpu_sharing=min(CPU_SHARING, key=miss))
 
 
-def _model_at(sc: Scenario, run: Result) -> Result:
-    """The model of ``sc`` at the rate ``run`` answered, pooled over CALIBRATION_REPLICATIONS seeds."""
+def _model_at(sc: Scenario, run: Result, replications: int = CALIBRATION_REPLICATIONS) -> Result:
+    """The model of ``sc`` at the rate ``run`` answered, pooled over ``replications`` seeds."""
     return replicate(sc.with_knobs(rate_rps=max(run.summary.throughput_rps, 0.1)), seed=1,
-                     replications=CALIBRATION_REPLICATIONS, allow_overcommit=True)
+                     replications=replications, allow_overcommit=True)
 
 
 def given_run_cpu(calibrated: Scenario, run: Result) -> Scenario:

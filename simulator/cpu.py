@@ -172,7 +172,7 @@ class _SharedCores:
             self._t = now
 
     def _cold_share(self, idle_s: float) -> float:
-        """The share of a full wake a core idle for ``idle_s`` costs (FairShare.run has it inline)."""
+        """The share of a full wake a core idle for ``idle_s`` costs."""
         if idle_s <= 0 or idle_s < self.cold_from_s:
             return 0.0
         if idle_s >= self.cold_full_s:
@@ -250,14 +250,8 @@ class FairShare(_SharedCores):
         cores = self._cores
         if self._busy < self.servers:
             i = cores.index(None)
-            idle = now - self._idle_since[i]
             # the share of a full wake this idle costs, counted at no cost too: calibration needs it
-            if idle <= 0 or idle < self.cold_from_s:
-                cold = 0.0
-            elif idle >= self.cold_full_s:
-                cold = 1.0
-            else:
-                cold = (idle - self.cold_from_s) / (self.cold_full_s - self.cold_from_s)
+            cold = self._cold_share(now - self._idle_since[i])
             if cold:
                 self.wakes += cold
                 work_s += self.wake_s * cold
@@ -360,16 +354,8 @@ class FairShare(_SharedCores):
         if core is None or core[5] != token:
             return  # rescheduled since
         now = self.env.now
-        dt = now - self._t
-        if dt > 0:  # self._advance(), inline
-            self.busy_area += dt * self._busy
-            self.jobs_area += dt * self._jobs
-            self._t = now
-        ran = now - core[2]
-        if ran > 0:  # self._settle(i), inline
-            self._vr[core[0]] += ran
-            core[1] -= ran
-            core[2] = now
+        self._advance()
+        self._settle(i)
         if core[1] > 1e-12:  # a tick: switch to a waiting process that has had less, if any
             if self._heap and self._heap[0][0] < self._vr[core[0]]:
                 self._send_back(i)

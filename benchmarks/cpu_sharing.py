@@ -38,8 +38,7 @@ import simpy
 from pinning import pinned
 
 from lab_apps import cpu_work
-from simulator.cpu import FairShare, TimeSliced
-from simulator.model import OS_LAG_S, OS_SLICE_S, OS_SLICE_TICK_S
+from simulator.model import api_cpu
 
 # (processes, A, Z, B, cuts): the reference recipe's Flask x 4 (2 ms of CPU in the handler, a
 # 5-ms query wait, about 1.4 ms of framework around them), cut or not; one process as the
@@ -130,10 +129,7 @@ def model(k: int, a: float, z: float, b: float, cuts: int, seconds: float = 30.0
     slice, tick and lag) or "round-robin" (``TimeSliced`` in the model's slices); each burn a CPU
     job of its process and each sleep a wait; one second of warm-up."""
     env = simpy.Environment()
-    if sharing == "fair":
-        cpu = FairShare(env, 1, OS_SLICE_S, OS_SLICE_TICK_S, OS_LAG_S)
-    else:
-        cpu = TimeSliced(env, 1, OS_SLICE_S)
+    cpu = api_cpu(env, 1, sharing)
     warm = 1.0
     cycles, walls, runnable = [0], [], collections.Counter()
 

@@ -94,7 +94,7 @@ def _pool_note(measured, simulated) -> str:
 
 def _preemption_note(simulated) -> str:
     """The model's preemptions per request, beside the app's involuntary context switches
-    (simulator.cpu.FairShare: a burst sent back to wait for the core)."""
+    (simulator.cpu: a burst sent back to wait for the core)."""
     n = simulated.meta.get("requests_total") or 0
     return f", simulated {simulated.meta['api_cpu_preemptions'] / n:.1f}/request" if n else ""
 

@@ -69,6 +69,15 @@ OS_SLICE_TICK_S = None  # when a slice's end is enforced: when it runs out (cpu.
 # too high. The wake costs a linear share between the two (cpu.FairShare).
 WAKE_COLD_S = (0.006, 0.020)
 
+
+def api_cpu(env: simpy.Environment, cores: int, sharing: str, wake_s: float = 0.0) -> FairShare | TimeSliced:
+    """The API server's cores as the model shares them among worker processes (Hardware.
+    api_cpu_sharing): "fair" with the OS's slice, tick and lag above, or "round-robin" in its
+    base slices, out of step; a core that idled pays ``wake_s`` to wake (WAKE_COLD_S)."""
+    if sharing == "fair":
+        return FairShare(env, cores, OS_SLICE_S, OS_SLICE_TICK_S, OS_LAG_S, wake_s, WAKE_COLD_S)
+    return TimeSliced(env, cores, OS_SLICE_S, wake_s, WAKE_COLD_S)
+
 # An awaited driver call resumes its task in two loop iterations: the future's
 # callback (a thread's call_soon_threadsafe, or the protocol's data_received),
 # then the task's step it schedules with call_soon (asyncio/futures.py, tasks.py).
@@ -215,11 +224,7 @@ class _Model:
         self.gc_collections = [0, 0]
         rng_gc = rng()
 
-        if h.api_cpu_sharing == "fair":
-            self.cpu = FairShare(env, h.api_cores, OS_SLICE_S, OS_SLICE_TICK_S, OS_LAG_S, h.wake_cpu_ms / 1000,
-                                 WAKE_COLD_S)
-        else:  # "round-robin": bursts take turns in base slices (OS_SLICE_S), out of step
-            self.cpu = TimeSliced(env, h.api_cores, OS_SLICE_S, h.wake_cpu_ms / 1000, WAKE_COLD_S)
+        self.cpu = api_cpu(env, h.api_cores, h.api_cpu_sharing, h.wake_cpu_ms / 1000)
         self.embedded_db = b.database == "sqlite"
         self.event_loop = s.model == "async"
         self.trips_per_statement, self.trips_per_checkout = DRIVER_TRIPS[b.database]

@@ -11,16 +11,22 @@ another:
   3. measure and simulate at five rates up to 85% of that capacity;
   4. measure and simulate at 130% of it: saturation throughput.
 Targets: p50 within 10%, p95 within 20%, saturation throughput within 10%.
-Runs from 68% up measure 36 s, the rest 12 s (``LONG_DURATION_S``). Takes about 10 minutes a repeat.
+Runs from 68% up measure 36 s, the rest 12 s (``LONG_DURATION_S``). Takes about 12 minutes a repeat.
 
-The same code on this shared host has met from 9 to 19 of the 22 targets from
-one run to the next: near capacity a few per cent of CPU per request moves the
-p95 by tens of per cent, and the app's CPU per request differs between runs.
-Beside each figure it prints the error of the same share simulated with that
-run's own CPU per request (``given_run_cpu``): what is left once the host's
-drift between runs is taken out, the model's own error. Each run also prints
-how fast the host ran Python in it against the calibration's CPU run (the apps'
+The prediction is made from the calibration, before the runs. On this shared
+host the app's CPU per request moves by up to 12% between runs minutes apart,
+and near capacity the queue turns that into tens of per cent of p50 and p95:
+single repeats met from 14 to 18 of the 22 targets on 2026-12-06 (9 to 19
+on earlier hosts), every figure up to 51% of capacity and few at 68-85%. So beside each
+figure it prints the error of the same share simulated with that run's own
+CPU per request (``given_run_cpu``), the host's state during the run as the
+OS measured it, like the cores and affinity each run records: what is left
+is the model's own error (20 of 20 share medians on 2026-12-06). Saturation
+is not re-simulated that way: told a saturated run's own CPU per request,
+the model's throughput is the utilisation law's. Each run also prints how
+fast the host ran Python in it against the calibration's CPU run (the apps'
 X-Lab-Speed).
+
 ``--repeat N`` runs the whole benchmark N times and reports each figure's
 median error and range, which is the figure to quote. ``--save-runs DIR`` keeps
 every measured run (rows and sidecar) there, to re-simulate without measuring again.
@@ -205,7 +211,7 @@ def main(repeat: int = 1, save_runs: str | None = None) -> list[tuple[str, float
         owns.append(own)
     print("\nWith each run's own CPU per request (the host's drift taken out):")
     _medians(owns, "the model given each run's CPU")
-    print("The calibrated prediction (the targets):")
+    print("The prediction from the calibration alone:")
     return _medians(runs, "fidelity")
 
 

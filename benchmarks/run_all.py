@@ -2,8 +2,8 @@
 
 Prints figures and ratios against their targets. Exits 0 whatever the
 figures (a shared, noisy machine is no place for a hard gate); pass
---strict to exit 1 when a target is missed, --quick to skip the 7-minute
-fidelity runs.
+--strict to exit 1 when a target is missed, --quick to skip the 12-minute
+fidelity repeat.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> int:
     print("\n== CPU sharing: worker processes on one core, the host against the model (36 s) ==")
     cpu_sharing.main()
     if "--quick" not in sys.argv:
-        print("\n== fidelity: simulated versus measured (about 7 minutes) ==")
+        print("\n== fidelity: simulated versus measured (about 12 minutes) ==")
         rows += fidelity.main()
     print("\n== targets ==")
     for name, figure, target, met in rows:

@@ -411,6 +411,8 @@ class TimeSliced(_SharedCores):
         self._advance()
         self._jobs += 1
         if self._busy < self.servers:
+            # the idle cores' idle-since times, as a stack: the job takes the core idle the shortest,
+            # the warmest (cores are alike here; only how long one idled matters)
             cold = self._cold_share(self.env.now - self._idle_since.pop())
             if cold:
                 self.wakes += cold
